@@ -1,0 +1,1 @@
+"""The extension system: manifests, discovery, lifecycle, API, tasks (a Django app)."""

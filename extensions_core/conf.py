@@ -1,0 +1,80 @@
+"""The single `EXTENSIONS` setting: defaults, types, and a lazy accessor read at call time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "DIRS": [],
+    "LOAD_TIMEOUT_SECONDS": 10.0,
+    "CHANGE_CHECK_INTERVAL_SECONDS": 0.2,
+    "AUTO_ENABLE_DISCOVERED": True,
+    "ENTRY_POINTS": True,
+    "ENTRY_POINT_GROUP": "karen.extensions",
+    "MANIFEST_MAX_BYTES": 256 * 1024,
+    "MANIFEST_MAX_DEPTH": 32,
+    "NAMESPACE": "karen_extensions",
+}
+
+TYPES: dict[str, tuple[type, ...]] = {
+    "DIRS": (list, tuple),
+    "LOAD_TIMEOUT_SECONDS": (int, float),
+    "CHANGE_CHECK_INTERVAL_SECONDS": (int, float),
+    "AUTO_ENABLE_DISCOVERED": (bool,),
+    "ENTRY_POINTS": (bool,),
+    "ENTRY_POINT_GROUP": (str,),
+    "MANIFEST_MAX_BYTES": (int,),
+    "MANIFEST_MAX_DEPTH": (int,),
+    "NAMESPACE": (str,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionSettings:
+    """The effective EXTENSIONS setting."""
+
+    dirs: tuple[Path, ...]
+    load_timeout_seconds: float
+    change_check_interval_seconds: float
+    auto_enable_discovered: bool
+    entry_points: bool
+    entry_point_group: str
+    manifest_max_bytes: int
+    manifest_max_depth: int
+    namespace: str
+
+
+def setting_problems() -> list[str]:
+    """Return one sentence per unknown key or wrongly typed value in settings.EXTENSIONS."""
+    configured = getattr(settings, "EXTENSIONS", {})
+    problems = [
+        f'EXTENSIONS["{key}"] is not a known setting (known: {", ".join(sorted(DEFAULTS))}).'
+        for key in configured
+        if key not in DEFAULTS
+    ]
+    for key, value in configured.items():
+        expected = TYPES.get(key)
+        if expected and not isinstance(value, expected):
+            names = " or ".join(kind.__name__ for kind in expected)
+            problems.append(f'EXTENSIONS["{key}"] must be {names} (got {value!r}).')
+    return problems
+
+
+def extension_settings() -> ExtensionSettings:
+    """Return the EXTENSIONS setting merged over its defaults."""
+    merged = {**DEFAULTS, **getattr(settings, "EXTENSIONS", {})}
+    return ExtensionSettings(
+        dirs=tuple(Path(item) for item in merged["DIRS"]),
+        load_timeout_seconds=float(merged["LOAD_TIMEOUT_SECONDS"]),
+        change_check_interval_seconds=float(merged["CHANGE_CHECK_INTERVAL_SECONDS"]),
+        auto_enable_discovered=bool(merged["AUTO_ENABLE_DISCOVERED"]),
+        entry_points=bool(merged["ENTRY_POINTS"]),
+        entry_point_group=str(merged["ENTRY_POINT_GROUP"]),
+        manifest_max_bytes=int(merged["MANIFEST_MAX_BYTES"]),
+        manifest_max_depth=int(merged["MANIFEST_MAX_DEPTH"]),
+        namespace=str(merged["NAMESPACE"]),
+    )

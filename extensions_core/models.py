@@ -1,0 +1,83 @@
+"""Persistent state: extensions (the operator's wish and what the platform observed) and the change marker."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from extensions_core.manifest.model import dependency_names
+
+
+class Extension(models.Model):
+    """One extension package known to the platform, with its desired and observed state."""
+
+    class Status(models.TextChoices):
+        NOT_LOADED = "not_loaded", "not loaded"
+        LOADING = "loading", "loading"
+        ACTIVE = "active", "active"
+        ERROR = "error", "error"
+        DISABLED = "disabled", "disabled"
+        UNLOADING = "unloading", "unloading"
+
+    class Source(models.TextChoices):
+        DIRECTORY = "directory", "extension folder"
+        ENTRY_POINT = "entry_point", "installed distribution"
+
+    name = models.SlugField(max_length=50, unique=True)
+    version = models.CharField(max_length=64, blank=True)
+    display_name = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    license = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=50, blank=True, db_index=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.DIRECTORY)
+    path = models.CharField(max_length=1024, help_text="Folder of the extension package.")
+    entry_point = models.CharField(max_length=300, blank=True)
+    manifest = models.JSONField(default=dict, blank=True, help_text="extension.json as last read.")
+    manifest_warnings = models.JSONField(default=list, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    is_enabled = models.BooleanField(default=True, help_text="The operator's wish.")
+    is_present = models.BooleanField(default=True, help_text="Found by the last discovery.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_LOADED, db_index=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+    revision = models.PositiveIntegerField(
+        default=0, help_text="Bumped on every load and reload; processes re-import when it changes."
+    )
+    loaded_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("use_extension", "Can call the extension's endpoints"),
+            ("manage_extension", "Can load, unload, reload, enable, disable and configure the extension"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def dependency_names(self) -> list[str]:
+        """Names of the extensions this one's stored manifest depends on."""
+        return dependency_names(self.manifest)
+
+
+class RegistryState(models.Model):
+    """The shared change marker: one row whose generation grows with every extension state change.
+
+    Each process compares it with the generation it last applied to decide
+    whether to re-read extension rows.
+    """
+
+    generation = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "registry state"
+
+    def __str__(self) -> str:
+        return f"generation {self.generation}"

@@ -1,0 +1,94 @@
+"""In-process record of loaded extensions: register/unregister/get, and the sync bookkeeping.
+
+Every web and worker process has one registry. It only mirrors the database
+(the source of truth); `services.propagation` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from extensions_core.exceptions import ExtensionStateError, RegistryNotReadyError
+from extensions_core.manifest import Manifest
+from extensions_core.sdk import BaseExtension
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedExtension:
+    """An extension whose code is imported and initialized in this process."""
+
+    name: str
+    revision: int
+    manifest: Manifest
+    instance: BaseExtension
+    module_name: str
+    folder: Path
+    loaded_at: datetime
+
+
+@dataclass
+class Registry:
+    """Loaded extensions of this process, keyed by name; thread-safe."""
+
+    entries: dict[str, LoadedExtension] = field(default_factory=dict)
+    # name -> (revision, message) of loads that failed here, so they are not retried
+    # on every check; a new revision (reload) retries.
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    applied_generation: int | None = None
+    last_checked: float = float("-inf")
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def is_ready(self) -> bool:
+        return self.applied_generation is not None
+
+    def register(self, loaded: LoadedExtension) -> None:
+        """Record *loaded*; raise ExtensionStateError if that name is already registered."""
+        with self.lock:
+            if loaded.name in self.entries:
+                raise ExtensionStateError(
+                    "is already registered in this process",
+                    extension=loaded.name,
+                    code="extension_already_registered",
+                )
+            self.entries[loaded.name] = loaded
+            self.failures.pop(loaded.name, None)
+
+    def unregister(self, name: str) -> LoadedExtension | None:
+        """Forget *name*; return what was registered, or None."""
+        with self.lock:
+            return self.entries.pop(name, None)
+
+    def get(self, name: str) -> LoadedExtension | None:
+        """Return the loaded extension *name*, or None when it is not loaded here.
+
+        Raise RegistryNotReadyError before the first synchronisation.
+        """
+        if not self.is_ready:
+            raise RegistryNotReadyError(
+                "the extension registry of this process has not synchronised with the database yet"
+            )
+        return self.entries.get(name)
+
+    def names(self) -> list[str]:
+        with self.lock:
+            return sorted(self.entries)
+
+    def snapshot(self) -> dict[str, int]:
+        """Return {name: revision} of what is loaded here."""
+        with self.lock:
+            return {name: loaded.revision for name, loaded in self.entries.items()}
+
+    def reset(self) -> None:
+        """Forget everything (tests); does not call shutdown hooks."""
+        with self.lock:
+            self.entries.clear()
+            self.failures.clear()
+            self.applied_generation = None
+            self.last_checked = float("-inf")
+
+
+registry = Registry()

@@ -1,0 +1,164 @@
+"""The public surface for extension authors: extensions import from here and nowhere else in core.
+
+    from extensions_core.sdk import BaseExtension, route
+
+    class HelloExtension(BaseExtension):
+        def initialize(self):
+            self.greeting_count = 0
+
+        @route("/hello", methods=["GET"])
+        def hello(self, request):
+            self.greeting_count += 1
+            return {"message": "Hello!"}
+
+An extension gets its validated manifest (`self.manifest`), its configuration
+(`self.config`, validated against the manifest's `settings` schema) and a
+logger named after it (`self.logger`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from extensions_core.manifest import Endpoint, Manifest, TaskSpec
+
+__all__ = [
+    "BaseExtension",
+    "Endpoint",
+    "Manifest",
+    "RequestError",
+    "Route",
+    "TaskContext",
+    "TaskSpec",
+    "route",
+]
+
+_ROUTE_ATTRIBUTE = "_karen_route"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A view an extension provides: its path under /api/extensions/{name}, methods and handler."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]
+
+
+class RequestError(Exception):
+    """Raise from a view to answer the caller with an error body ({"code", "message"}).
+
+    The default is 400 (bad input); pass status_code for others (404, 409, ...).
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid_input", status_code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """What a task function receives first: which run this is, its inputs and a logger.
+
+    Task functions are called as ``function(context, **parameters)``.
+    """
+
+    execution_id: str
+    task_name: str
+    extension_name: str
+    parameters: dict[str, Any]
+    event: dict[str, Any] | None
+    logger: logging.Logger
+    is_cancelled: Callable[[], bool] = lambda: False
+
+
+def route(path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Callable], Callable]:
+    """Mark a method of a BaseExtension subclass as the view of *path* for *methods*.
+
+    The view is called as ``view(request, **path_parameters)`` and returns a
+    DRF Response, or data (dict, list) that is answered as JSON with status 200.
+    The path and methods must be declared in the manifest's api.endpoints.
+    """
+    declared = tuple(method.upper() for method in methods)
+
+    def mark(function: Callable) -> Callable:
+        routes = getattr(function, _ROUTE_ATTRIBUTE, ())
+        setattr(function, _ROUTE_ATTRIBUTE, (*routes, (path, declared)))
+        return function
+
+    return mark
+
+
+class BaseExtension:
+    """Base class of every extension: lifecycle hooks, views, task functions and health."""
+
+    def __init__(
+        self,
+        *,
+        manifest: Manifest,
+        config: dict[str, Any] | None = None,
+        package: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.config = dict(config or {})
+        self.package = package
+        self.logger = logger or logging.getLogger(f"karen.extensions.{manifest.name}")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def initialize(self) -> None:
+        """Prepare the extension (open clients, warm caches). Raising refuses the load.
+
+        May be a coroutine function. Runs in every web and worker process that
+        loads the extension, under the platform's load timeout.
+        """
+
+    def shutdown(self) -> None:
+        """Release what initialize() acquired; called on unload, reload and disable."""
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Apply a new, already validated configuration (default: replace self.config)."""
+        self.config = dict(config)
+
+    def health_check(self) -> dict[str, Any]:
+        """Return the extension's health; "healthy" (bool) is required, other keys are free."""
+        return {"healthy": True}
+
+    def get_routes(self) -> list[Route]:
+        """Return the views this extension provides (methods marked with @route)."""
+        routes = []
+        for attribute in dir(type(self)):
+            function = getattr(type(self), attribute, None)
+            for path, methods in getattr(function, _ROUTE_ATTRIBUTE, ()):
+                routes.append(Route(path=path, methods=methods, handler=getattr(self, attribute)))
+        return sorted(routes, key=lambda item: (item.path, item.methods))
+
+    def get_task_function(self, function: str) -> Callable[..., Any]:
+        """Return the callable a task's `function` names.
+
+        A bare name ("hourly_cleanup_task") is a method of this extension; a
+        dotted one ("tasks.collect_metrics") is a function of a module of the
+        extension package. Raise LookupError naming what is missing.
+        """
+        if "." not in function:
+            handler = getattr(self, function, None)
+            if not callable(handler):
+                raise LookupError(f'{type(self).__name__} has no method "{function}"')
+            return handler
+        module_path, _, attribute = function.rpartition(".")
+        if not self.package:
+            raise LookupError(f'"{function}" names a module, but the extension has no package')
+        module = importlib.import_module(f"{self.package}.{module_path}")
+        handler = getattr(module, attribute, None)
+        if not callable(handler):
+            raise LookupError(f'module "{module_path}" of the extension has no function "{attribute}"')
+        return handler

@@ -1,0 +1,38 @@
+"""State-changing use cases; the only writers of extension rows.
+
+`lifecycle` loads, unloads, reloads, enables and disables; `discovery`
+rescans the sources; `propagation` keeps each process's registry in step.
+"""
+
+from extensions_core.services.discovery import DiscoveryReport, extension_discover
+from extensions_core.services.lifecycle import (
+    extension_disable,
+    extension_enable,
+    extension_get,
+    extension_load,
+    extension_record_error,
+    extension_reload,
+    extension_unload,
+)
+from extensions_core.services.propagation import (
+    registry_clear_here,
+    registry_generation,
+    registry_generation_bump,
+    registry_sync,
+)
+
+__all__ = [
+    "DiscoveryReport",
+    "extension_disable",
+    "extension_discover",
+    "extension_enable",
+    "extension_get",
+    "extension_load",
+    "extension_record_error",
+    "extension_reload",
+    "extension_unload",
+    "registry_clear_here",
+    "registry_generation",
+    "registry_generation_bump",
+    "registry_sync",
+]

@@ -1,0 +1,153 @@
+"""Rescan the extension sources and bring the extension rows in line with what is on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from extensions_core.conf import extension_settings
+from extensions_core.discovery import DiscoveredExtension, discover_extensions
+from extensions_core.exceptions import ExtensionConflictError, ExtensionError
+from extensions_core.models import Extension
+from extensions_core.services.lifecycle import extension_load, manifest_fields
+from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+
+Status = Extension.Status
+BUSY = (Status.ACTIVE, Status.LOADING, Status.UNLOADING)
+
+
+@dataclass
+class DiscoveryReport:
+    """What a rescan found and changed."""
+
+    found: list[DiscoveredExtension] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    load_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[DiscoveredExtension]:
+        return [item for item in self.found if not item.is_valid]
+
+
+def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
+    """Rescan the configured folders and entry points; create, refresh and retire rows.
+
+    New valid packages are enabled when AUTO_ENABLE_DISCOVERED is on and, with
+    *load_new*, loaded. Rows of active extensions keep the manifest they run
+    (reload picks up changes). A package that vanished is unloaded and put in
+    `error` with code extension_source_missing. Broken packages are reported
+    in the result and, when their name is readable, recorded on their row.
+    """
+    limits = extension_settings()
+    rows = {row.name: row for row in Extension.objects.all()}
+    found = discover_extensions(
+        dirs=limits.dirs,
+        entry_point_group=limits.entry_point_group if limits.entry_points else None,
+        known_folders={name: row.path for name, row in rows.items()},
+        max_bytes=limits.manifest_max_bytes,
+        max_depth=limits.manifest_max_depth,
+    )
+    report = DiscoveryReport(found=found)
+    now = timezone.now()
+    with transaction.atomic():
+        seen = set()
+        for item in found:
+            if item.name is None or isinstance(item.error, ExtensionConflictError):
+                continue
+            seen.add(item.name)
+            row = rows.get(item.name)
+            if row is None:
+                _create(item, now, enabled=limits.auto_enable_discovered)
+                report.created.append(item.name)
+            elif _refresh(row, item, now):
+                report.updated.append(item.name)
+        for name, row in rows.items():
+            if name not in seen and row.is_present:
+                _retire(row, now)
+                report.missing.append(name)
+        registry_generation_bump()
+    if load_new:
+        for name in report.created:
+            _load_new(name, report)
+    return report
+
+
+def _state_of(item: DiscoveredExtension) -> dict:
+    if item.is_valid:
+        return {
+            **manifest_fields(item.manifest),
+            "error_code": "",
+            "error_message": "",
+            "error_traceback": "",
+        }
+    error: ExtensionError = item.error
+    return {"error_code": error.code, "error_message": error.message, "error_traceback": ""}
+
+
+def _create(item: DiscoveredExtension, now, *, enabled: bool) -> None:
+    status = Status.NOT_LOADED if item.is_valid else Status.ERROR
+    if not enabled:
+        status = Status.DISABLED if item.is_valid else Status.ERROR
+    Extension.objects.create(
+        name=item.name,
+        path=str(item.folder),
+        source=item.source,
+        entry_point=item.entry_point,
+        is_enabled=enabled,
+        status=status,
+        status_changed_at=now,
+        discovered_at=now,
+        **_state_of(item),
+    )
+
+
+def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
+    """Refresh a known row from disk; return whether anything but the timestamp changed."""
+    changes: dict = {"discovered_at": now, "is_present": True}
+    if row.status not in BUSY:
+        changes.update(
+            _state_of(item), path=str(item.folder), source=item.source, entry_point=item.entry_point
+        )
+        if item.is_valid and row.status == Status.ERROR:
+            changes["status"] = Status.NOT_LOADED if row.is_enabled else Status.DISABLED
+        elif not item.is_valid:
+            changes["status"] = Status.ERROR
+    changed = any(getattr(row, key) != value for key, value in changes.items() if key != "discovered_at")
+    if "status" in changes and changes["status"] != row.status:
+        changes["status_changed_at"] = now
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.save(update_fields=[*changes, "updated_at"])
+    return changed
+
+
+def _retire(row: Extension, now) -> None:
+    if row.status in BUSY:
+        registry_unload_here(row.name)
+    row.is_present = False
+    row.status = Status.ERROR
+    row.status_changed_at = now
+    row.error_code = "extension_source_missing"
+    row.error_message = (
+        f'Extension "{row.name}": its package is gone from {row.path}; restore it and run discover, '
+        "or delete the extension in admin"
+    )
+    row.error_traceback = ""
+    row.save()
+
+
+def _load_new(name: str, report: DiscoveryReport) -> None:
+    row = Extension.objects.get(name=name)
+    if not row.is_enabled or row.status != Status.NOT_LOADED:
+        return
+    try:
+        extension_load(name=name)
+    except ExtensionError as error:
+        report.load_errors[name] = error.message
+    else:
+        report.loaded.append(name)

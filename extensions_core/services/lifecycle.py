@@ -1,0 +1,399 @@
+"""Load, unload, reload, enable and disable extensions; state recorded on the row.
+
+Each service validates everything it can before it writes, records failures
+(code, message, traceback) on the row, and bumps the change marker so every
+process follows within a second. Extension code runs outside transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+import karen
+from extensions_core.conf import extension_settings
+from extensions_core.configuration import effective_config
+from extensions_core.dependencies import dependents_of
+from extensions_core.exceptions import (
+    ExtensionDependencyError,
+    ExtensionError,
+    ExtensionLoadError,
+    ExtensionNotFoundError,
+    ExtensionStateError,
+    ManifestError,
+)
+from extensions_core.loader import load_extension
+from extensions_core.manifest import Manifest, parse_manifest, read_manifest
+from extensions_core.models import Extension
+from extensions_core.registry import registry
+from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+
+Status = Extension.Status
+
+
+def extension_get(name: str) -> Extension:
+    """Return the extension row *name*; raise ExtensionNotFoundError."""
+    try:
+        return Extension.objects.get(name=name)
+    except Extension.DoesNotExist:
+        raise ExtensionNotFoundError(name) from None
+
+
+def _save(extension: Extension, **changes) -> Extension:
+    """Write *changes* to the row and announce them, in one transaction."""
+    if "status" in changes:
+        changes["status_changed_at"] = timezone.now()
+    for field, value in changes.items():
+        setattr(extension, field, value)
+    with transaction.atomic():
+        extension.save(update_fields=[*changes, "updated_at"])
+        registry_generation_bump()
+    return extension
+
+
+def extension_record_error(extension: Extension, error: ExtensionError) -> Extension:
+    """Put *extension* in `error` with the code, message and traceback of *error*."""
+    return _save(
+        extension,
+        status=Status.ERROR,
+        error_code=error.code,
+        error_message=error.message,
+        error_traceback=getattr(error, "traceback", "") or "",
+    )
+
+
+def manifest_fields(manifest: Manifest) -> dict:
+    """Return the row fields copied from a manifest."""
+    return {
+        "version": manifest.version,
+        "display_name": manifest.display_name,
+        "description": manifest.description,
+        "author": manifest.author,
+        "license": manifest.license,
+        "category": manifest.category,
+        "manifest": manifest.document,
+        "manifest_warnings": [problem.as_dict() for problem in manifest.warnings],
+    }
+
+
+def _read(extension: Extension) -> Manifest:
+    """Return the manifest on disk of *extension*; record and raise its problems."""
+    limits = extension_settings()
+    try:
+        manifest = read_manifest(
+            Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
+        )
+    except ManifestError as error:
+        if error.extension is None:
+            error = ManifestError(error.problems, extension=extension.name)
+        extension_record_error(extension, error)
+        raise error from None
+    if manifest.name != extension.name:
+        error = ExtensionStateError(
+            f'extension.json in {extension.path} now names it "{manifest.name}"; '
+            "run `manage.py extensions discover` to register the new name",
+            extension=extension.name,
+            code="extension_renamed",
+        )
+        extension_record_error(extension, error)
+        raise error
+    return manifest
+
+
+def _is_busy(extension: Extension) -> bool:
+    if extension.status not in (Status.LOADING, Status.UNLOADING):
+        return False
+    # A process that died mid-load leaves "loading" behind; past this age it is stale.
+    limit = timedelta(seconds=extension_settings().load_timeout_seconds * 3)
+    changed = extension.status_changed_at or extension.updated_at
+    return changed is not None and timezone.now() - changed < limit
+
+
+def _refuse_if_busy(extension: Extension) -> None:
+    if _is_busy(extension):
+        raise ExtensionStateError(
+            f"is {extension.status} in another request; try again in a moment",
+            extension=extension.name,
+            code="extension_busy",
+        )
+
+
+@dataclass
+class _Step:
+    extension: Extension
+    manifest: Manifest
+
+
+def _check_platform(manifest: Manifest) -> None:
+    if manifest.karen_version:
+        from packaging.specifiers import SpecifierSet
+
+        if not SpecifierSet(manifest.karen_version).contains(karen.__version__, prereleases=True):
+            raise ExtensionDependencyError(
+                f'requires platform version "{manifest.karen_version}", but this platform is '
+                f"{karen.__version__}",
+                extension=manifest.name,
+                code="extension_incompatible_platform",
+            )
+
+
+def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
+    """Return the extensions to load, dependencies first, ending with *target*.
+
+    Raise ExtensionDependencyError for a missing, disabled or incompatible
+    dependency or a cycle; nothing is loaded or written by this function
+    except manifest problems found on dependencies.
+    """
+    rows = {row.name: row for row in Extension.objects.all()}
+    plan: list[_Step] = []
+    planned: set[str] = set()
+
+    def visit(extension: Extension, manifest: Manifest, chain: list[str]) -> None:
+        _check_platform(manifest)
+        for dependency in manifest.dependencies:
+            if dependency.name in chain:
+                cycle = " -> ".join([*chain[chain.index(dependency.name) :], dependency.name])
+                raise ExtensionDependencyError(
+                    f"dependencies form a cycle: {cycle}",
+                    extension=target.name,
+                    code="extension_dependency_cycle",
+                )
+            row = rows.get(dependency.name)
+            if row is None:
+                raise ExtensionDependencyError(
+                    f'needs "{dependency}", which is not installed',
+                    extension=target.name,
+                    code="extension_dependency_missing",
+                )
+            if not row.is_enabled:
+                raise ExtensionDependencyError(
+                    f'needs "{dependency.name}", which is disabled; enable it first',
+                    extension=target.name,
+                    code="extension_dependency_disabled",
+                )
+            try:
+                found = parse_manifest(row.manifest) if row.status == Status.ACTIVE else _read(row)
+            except ExtensionError as error:
+                raise ExtensionDependencyError(
+                    f'needs "{dependency.name}", whose manifest is broken: {error.message}',
+                    extension=target.name,
+                    code="extension_dependency_failed",
+                ) from error
+            if not dependency.accepts(found.version):
+                raise ExtensionDependencyError(
+                    f'needs "{dependency}", but {dependency.name} {found.version} is installed',
+                    extension=target.name,
+                    code="extension_dependency_version",
+                )
+            if dependency.name not in planned:
+                visit(row, found, [*chain, dependency.name])
+        if extension.name not in planned:
+            planned.add(extension.name)
+            plan.append(_Step(extension, manifest))
+
+    visit(target, manifest, [target.name])
+    return plan
+
+
+def _load_one(extension: Extension, manifest: Manifest) -> Extension:
+    """Load one extension whose dependencies are active; record the outcome."""
+    with transaction.atomic():
+        locked = Extension.objects.select_for_update().get(pk=extension.pk)
+        _refuse_if_busy(locked)
+        if locked.status == Status.ACTIVE:
+            return locked
+        _save(locked, status=Status.LOADING)
+    revision = locked.revision + 1
+    try:
+        config = effective_config(manifest, locked.config)
+        loaded = load_extension(
+            manifest=manifest,
+            folder=Path(locked.path),
+            revision=revision,
+            config=config,
+            timeout=extension_settings().load_timeout_seconds,
+        )
+    except ExtensionError as error:
+        extension_record_error(locked, error)
+        raise
+    registry_unload_here(locked.name)
+    registry.register(loaded)
+    return _save(
+        locked,
+        status=Status.ACTIVE,
+        revision=revision,
+        loaded_at=loaded.loaded_at,
+        error_code="",
+        error_message="",
+        error_traceback="",
+        **manifest_fields(manifest),
+    )
+
+
+def extension_load(*, name: str) -> Extension:
+    """Load *name* and, first, the dependencies it needs, in dependency order.
+
+    Raise ExtensionStateError if it is disabled, already active or busy;
+    ExtensionDependencyError (nothing loaded, reason recorded) if a dependency
+    is missing, disabled, of an incompatible version or cyclic; ManifestError
+    or ExtensionLoadError (recorded on the row) if it cannot be loaded.
+    """
+    extension = extension_get(name)
+    if not extension.is_enabled:
+        raise ExtensionStateError("is disabled; enable it first", extension=name, code="extension_disabled")
+    if extension.status == Status.ACTIVE:
+        raise ExtensionStateError("is already loaded", extension=name, code="extension_already_loaded")
+    _refuse_if_busy(extension)
+    manifest = _read(extension)
+    try:
+        plan = _load_plan(extension, manifest)
+    except ExtensionDependencyError as error:
+        extension_record_error(extension, error)
+        raise
+    for step in plan[:-1]:
+        if step.extension.status == Status.ACTIVE:
+            continue
+        try:
+            _load_one(step.extension, step.manifest)
+        except ExtensionError as error:
+            failure = ExtensionDependencyError(
+                f'dependency "{step.extension.name}" failed to load: {error.message}',
+                extension=name,
+                code="extension_dependency_failed",
+            )
+            extension_record_error(extension, failure)
+            raise failure from error
+    return _load_one(extension, manifest)
+
+
+def _active_graph() -> dict[str, list[str]]:
+    return {
+        row.name: row.dependency_names
+        for row in Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING])
+    }
+
+
+def _unload_one(extension: Extension, *, final_status: str = Status.NOT_LOADED) -> Extension:
+    _save(extension, status=Status.UNLOADING)
+    warning = registry_unload_here(extension.name)
+    changes = {"status": final_status, "error_code": "", "error_message": "", "error_traceback": ""}
+    if warning:
+        changes.update(error_code="extension_shutdown_failed", error_message=warning)
+    return _save(extension, **changes)
+
+
+def _unload_with_dependents(extension: Extension, *, cascade: bool, final_status: str) -> Extension:
+    dependents = dependents_of(extension.name, _active_graph())
+    if dependents and not cascade:
+        raise ExtensionStateError(
+            f"is needed by {', '.join(dependents)}; unload those first or ask to cascade",
+            extension=extension.name,
+            code="extension_has_dependents",
+        )
+    for dependent in dependents:
+        _unload_one(extension_get(dependent))
+    return _unload_one(extension, final_status=final_status)
+
+
+def extension_unload(*, name: str, cascade: bool = False) -> Extension:
+    """Unload *name* in every process; with *cascade*, unload what depends on it first.
+
+    Raise ExtensionStateError if it is not loaded, busy, or needed by others (without cascade).
+    """
+    extension = extension_get(name)
+    _refuse_if_busy(extension)
+    if extension.status != Status.ACTIVE:
+        raise ExtensionStateError(
+            f"is not loaded (status: {extension.status})", extension=name, code="extension_not_loaded"
+        )
+    return _unload_with_dependents(extension, cascade=cascade, final_status=Status.NOT_LOADED)
+
+
+def extension_reload(*, name: str) -> Extension:
+    """Reload *name* with the code and manifest now on disk; load it if it is not active.
+
+    The new manifest is validated, and checked against its dependencies and
+    its dependents' version ranges, before the running version is stopped:
+    a bad manifest leaves it running. Raise as extension_load does.
+    """
+    extension = extension_get(name)
+    if not extension.is_enabled:
+        raise ExtensionStateError("is disabled; enable it first", extension=name, code="extension_disabled")
+    _refuse_if_busy(extension)
+    if extension.status != Status.ACTIVE:
+        return extension_load(name=name)
+    limits = extension_settings()
+    manifest = read_manifest(
+        Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
+    )
+    if manifest.name != name:
+        raise ExtensionStateError(
+            f'extension.json now names it "{manifest.name}"; run `manage.py extensions discover`',
+            extension=name,
+            code="extension_renamed",
+        )
+    _load_plan(extension, manifest)
+    _refuse_breaking_dependents(extension, manifest)
+    _unload_one(extension)
+    return _load_one(extension_get(name), manifest)
+
+
+def _refuse_breaking_dependents(extension: Extension, manifest: Manifest) -> None:
+    for row in Extension.objects.filter(status=Status.ACTIVE).exclude(pk=extension.pk):
+        for dependency in parse_manifest(row.manifest).dependencies:
+            if dependency.name == extension.name and not dependency.accepts(manifest.version):
+                raise ExtensionDependencyError(
+                    f'version {manifest.version} on disk would break "{row.name}", which needs '
+                    f'"{dependency}"; the running version is kept',
+                    extension=extension.name,
+                    code="extension_breaks_dependents",
+                )
+
+
+def extension_enable(*, name: str) -> Extension:
+    """Mark *name* enabled and load it.
+
+    Raise ExtensionStateError if it is already enabled; a failing load is
+    recorded and raised as extension_load raises (the extension stays enabled).
+    """
+    extension = extension_get(name)
+    if extension.is_enabled:
+        raise ExtensionStateError("is already enabled", extension=name, code="extension_already_enabled")
+    changes = {"is_enabled": True}
+    if extension.status == Status.DISABLED:
+        changes["status"] = Status.NOT_LOADED
+    _save(extension, **changes)
+    return extension_load(name=name)
+
+
+def extension_disable(*, name: str, cascade: bool = False) -> Extension:
+    """Unload *name* if active and mark it disabled, so no process loads it until enabled.
+
+    Raise ExtensionStateError if it is already disabled, busy, or needed by
+    active extensions (without cascade).
+    """
+    extension = extension_get(name)
+    if not extension.is_enabled:
+        raise ExtensionStateError("is already disabled", extension=name, code="extension_already_disabled")
+    _refuse_if_busy(extension)
+    if extension.status == Status.ACTIVE:
+        _unload_with_dependents(extension, cascade=cascade, final_status=Status.DISABLED)
+        return _save(extension, is_enabled=False)
+    return _save(extension, is_enabled=False, status=Status.DISABLED)
+
+
+__all__ = [
+    "ExtensionLoadError",
+    "extension_disable",
+    "extension_enable",
+    "extension_get",
+    "extension_load",
+    "extension_record_error",
+    "extension_reload",
+    "extension_unload",
+    "manifest_fields",
+]

@@ -1,0 +1,124 @@
+"""Keeps every process's registry in step with the database, within a second of any change.
+
+Writers bump one shared generation counter in the same transaction as the
+state change; each process compares it with the generation it last applied
+at most every CHANGE_CHECK_INTERVAL_SECONDS (one indexed read), and only then
+re-reads the active extensions and loads or unloads what differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from extensions_core.conf import extension_settings
+from extensions_core.configuration import effective_config
+from extensions_core.dependencies import dependency_order
+from extensions_core.exceptions import ExtensionError
+from extensions_core.loader import load_extension, unload_extension
+from extensions_core.manifest import parse_manifest
+from extensions_core.manifest.model import dependency_names
+from extensions_core.models import Extension, RegistryState
+from extensions_core.registry import registry
+
+logger = logging.getLogger(__name__)
+MARKER_ID = 1
+
+
+def registry_generation_bump() -> None:
+    """Announce an extension state change to every process; call inside the changing transaction."""
+    updated = RegistryState.objects.filter(pk=MARKER_ID).update(
+        generation=F("generation") + 1, changed_at=timezone.now()
+    )
+    if not updated:
+        RegistryState.objects.get_or_create(pk=MARKER_ID, defaults={"generation": 1})
+
+
+def registry_generation() -> int:
+    """Return the current shared generation (0 before any change)."""
+    value = RegistryState.objects.filter(pk=MARKER_ID).values_list("generation", flat=True).first()
+    return value or 0
+
+
+def _check_interval() -> float:
+    configured = getattr(settings, "EXTENSIONS", {})
+    return float(configured.get("CHANGE_CHECK_INTERVAL_SECONDS", 0.2))
+
+
+def registry_sync(*, force: bool = False) -> bool:
+    """Bring this process's registry in line with the database if the marker moved.
+
+    Cheap when nothing changed: a clock read, and one query at most every
+    CHANGE_CHECK_INTERVAL_SECONDS. Return whether the rows were re-read. A
+    thread that finds another one already syncing goes on without waiting.
+    """
+    now = time.monotonic()
+    if not force and now - registry.last_checked < _check_interval():
+        return False
+    if not registry.lock.acquire(blocking=force):
+        return False
+    try:
+        registry.last_checked = now
+        generation = registry_generation()
+        if generation == registry.applied_generation and not force:
+            return False
+        rows = list(
+            Extension.objects.filter(status=Extension.Status.ACTIVE).values(
+                "name", "revision", "path", "manifest", "config"
+            )
+        )
+        _apply(rows)
+        registry.applied_generation = generation
+        return True
+    finally:
+        registry.lock.release()
+
+
+def _apply(rows: list[dict]) -> None:
+    wanted = {row["name"]: row for row in rows}
+    graph = {name: dependency_names(row["manifest"]) for name, row in wanted.items()}
+    current = registry.snapshot()
+    stale = [name for name, revision in current.items() if wanted.get(name, {}).get("revision") != revision]
+    for name in reversed(dependency_order({name: graph.get(name, []) for name in stale})):
+        registry_unload_here(name)
+    timeout = extension_settings().load_timeout_seconds
+    for name in dependency_order(graph):
+        row = wanted[name]
+        failed = registry.failures.get(name)
+        if name in registry.entries or (failed and failed[0] == row["revision"]):
+            continue
+        try:
+            manifest = parse_manifest(row["manifest"])
+            loaded = load_extension(
+                manifest=manifest,
+                folder=Path(row["path"]),
+                revision=row["revision"],
+                config=effective_config(manifest, row["config"]),
+                timeout=timeout,
+            )
+        except ExtensionError as error:
+            registry.failures[name] = (row["revision"], error.message)
+            logger.error("Could not load in this process: %s", error.message)
+            continue
+        registry.register(loaded)
+
+
+def registry_unload_here(name: str) -> str | None:
+    """Unload *name* from this process only; return shutdown's warning, if any."""
+    loaded = registry.unregister(name)
+    if loaded is None:
+        return None
+    return unload_extension(loaded, timeout=extension_settings().load_timeout_seconds)
+
+
+def registry_clear_here() -> None:
+    """Unload every extension of this process (shutdown hooks run) and forget the sync state."""
+    with registry.lock:
+        for name in reversed(registry.names()):
+            registry_unload_here(name)
+        registry.reset()
