@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.utils import timezone
 from extensions_core.conf import extension_settings
 from extensions_core.discovery import DiscoveredExtension, discover_extensions
 from extensions_core.exceptions import ExtensionConflictError, ExtensionError
+from extensions_core.manifest import MANIFEST_FILENAME
 from extensions_core.models import Extension
 from extensions_core.services.lifecycle import extension_load, manifest_fields
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
@@ -39,9 +41,9 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
 
     New valid packages are enabled when AUTO_ENABLE_DISCOVERED is on and, with
     *load_new*, loaded. Rows of active extensions keep the manifest they run
-    (reload picks up changes). A package that vanished is unloaded and put in
-    `error` with code extension_source_missing. Broken packages are reported
-    in the result and, when their name is readable, recorded on their row.
+    (reload picks up changes). A package whose files vanished is unloaded and
+    put in `error` with code extension_source_missing. Broken packages are
+    reported in the result and, when their name is readable, recorded on their row.
     """
     limits = extension_settings()
     rows = {row.name: row for row in Extension.objects.all()}
@@ -67,7 +69,9 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
             elif _refresh(row, item, now):
                 report.updated.append(item.name)
         for name, row in rows.items():
-            if name not in seen and row.is_present:
+            # Only a package whose files are gone is retired: a folder merely left
+            # out of the configured roots (a typo in KAREN_EXTENSION_DIRS) keeps running.
+            if name not in seen and row.is_present and not (Path(row.path) / MANIFEST_FILENAME).exists():
                 _retire(row, now)
                 report.missing.append(name)
         registry_generation_bump()

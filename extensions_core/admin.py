@@ -1,0 +1,198 @@
+"""Admin for extensions: status and errors at a glance, the manifest readable, actions that call services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from guardian.admin import GuardedModelAdminMixin
+
+from extensions_core.exceptions import ExtensionError
+from extensions_core.models import Extension, RegistryState
+from extensions_core.services import (
+    extension_disable,
+    extension_enable,
+    extension_load,
+    extension_reload,
+    extension_unload,
+)
+
+STATUS_COLOURS = {
+    Extension.Status.ACTIVE: "#1a7f37",
+    Extension.Status.ERROR: "#cf222e",
+    Extension.Status.DISABLED: "#6e7781",
+    Extension.Status.NOT_LOADED: "#9a6700",
+    Extension.Status.LOADING: "#0969da",
+    Extension.Status.UNLOADING: "#0969da",
+}
+
+
+def _run_for_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Extension],
+    verb: str,
+    service: Callable[[str], Extension],
+) -> None:
+    """Call *service* per selected extension and report each outcome on its own line."""
+    for extension in queryset.order_by("name"):
+        try:
+            result = service(extension.name)
+        except ExtensionError as error:
+            modeladmin.message_user(request, f"{verb} failed: {error.message}", level=messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request,
+                f'{verb}: "{result.name}" is now {result.get_status_display()}.',
+                level=messages.SUCCESS,
+            )
+
+
+@admin.register(Extension)
+class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "display_name",
+        "version",
+        "status_badge",
+        "is_enabled",
+        "category",
+        "error_summary",
+        "updated_at",
+    ]
+    list_filter = ["status", "is_enabled", "category", "source"]
+    search_fields = ["name", "display_name", "description", "author"]
+    ordering = ["name"]
+    actions = ["load_selected", "unload_selected", "reload_selected", "enable_selected", "disable_selected"]
+    readonly_fields = [
+        "name",
+        "version",
+        "display_name",
+        "description",
+        "author",
+        "license",
+        "category",
+        "source",
+        "path",
+        "entry_point",
+        "is_enabled",
+        "is_present",
+        "status_badge",
+        "revision",
+        "error_code",
+        "error_message",
+        "error_traceback_display",
+        "loaded_at",
+        "status_changed_at",
+        "discovered_at",
+        "created_at",
+        "updated_at",
+        "manifest_display",
+        "warnings_display",
+        "config_display",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "display_name",
+                    "version",
+                    "status_badge",
+                    "is_enabled",
+                    "revision",
+                    "description",
+                    "author",
+                    "license",
+                    "category",
+                ]
+            },
+        ),
+        ("Error", {"fields": ["error_code", "error_message", "error_traceback_display"]}),
+        ("Source", {"fields": ["source", "path", "entry_point", "is_present", "discovered_at"]}),
+        ("Manifest", {"fields": ["manifest_display", "warnings_display"]}),
+        ("Configuration", {"fields": ["config_display"]}),
+        ("Times", {"fields": ["loaded_at", "status_changed_at", "created_at", "updated_at"]}),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # extensions arrive by discovery, never by hand
+
+    def has_change_permission(self, request: HttpRequest, obj: Extension | None = None) -> bool:
+        return request.user.has_perm("extensions_core.change_extension") or bool(
+            obj and request.user.has_perm("extensions_core.manage_extension", obj)
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Extension) -> str:
+        return format_html(
+            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:10px;'
+            'font-weight:600">{}</span>',
+            STATUS_COLOURS.get(obj.status, "#6e7781"),
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="error")
+    def error_summary(self, obj: Extension) -> str:
+        if not obj.error_code:
+            return "-"
+        return format_html('<span title="{}"><code>{}</code></span>', obj.error_message, obj.error_code)
+
+    @admin.display(description="traceback")
+    def error_traceback_display(self, obj: Extension) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.error_traceback or "-")
+
+    @admin.display(description="extension.json")
+    def manifest_display(self, obj: Extension) -> str:
+        return format_html(
+            "<pre style='max-height:32em;overflow:auto'>{}</pre>",
+            json.dumps(obj.manifest, indent=2, ensure_ascii=False),
+        )
+
+    @admin.display(description="warnings")
+    def warnings_display(self, obj: Extension) -> str:
+        if not obj.manifest_warnings:
+            return "-"
+        lines = "\n".join(f"{item['field']}: {item['message']}" for item in obj.manifest_warnings)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", lines)
+
+    @admin.display(description="configuration")
+    def config_display(self, obj: Extension) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.config, indent=2, ensure_ascii=False))
+
+    @admin.action(description="Load selected extensions", permissions=["change"])
+    def load_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(self, request, queryset, "Load", lambda name: extension_load(name=name))
+
+    @admin.action(description="Unload selected extensions", permissions=["change"])
+    def unload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(self, request, queryset, "Unload", lambda name: extension_unload(name=name))
+
+    @admin.action(description="Reload selected extensions", permissions=["change"])
+    def reload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(self, request, queryset, "Reload", lambda name: extension_reload(name=name))
+
+    @admin.action(description="Enable selected extensions", permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(self, request, queryset, "Enable", lambda name: extension_enable(name=name))
+
+    @admin.action(description="Disable selected extensions", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(self, request, queryset, "Disable", lambda name: extension_disable(name=name))
+
+
+@admin.register(RegistryState)
+class RegistryStateAdmin(admin.ModelAdmin):
+    list_display = ["generation", "changed_at"]
+    readonly_fields = ["generation", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: RegistryState | None = None) -> bool:
+        return False
