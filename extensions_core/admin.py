@@ -131,8 +131,7 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Extension) -> str:
         return format_html(
-            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:10px;'
-            'font-weight:600">{}</span>',
+            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:10px;font-weight:600">{}</span>',
             STATUS_COLOURS.get(obj.status, "#6e7781"),
             obj.get_status_display(),
         )

@@ -44,8 +44,7 @@ def check_extensions(app_configs=None, **kwargs) -> list[CheckMessage]:
             messages.append(
                 Error(
                     item.error.message,
-                    hint=f"Fix {item.folder}/extension.json, then run `manage.py extensions validate "
-                    f"{item.folder}`.",
+                    hint=f"Fix {item.folder}/extension.json, then run `manage.py extensions validate {item.folder}`.",
                     obj=item.label,
                     id="extensions.E002" if duplicate else "extensions.E001",
                 )

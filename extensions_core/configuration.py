@@ -20,11 +20,7 @@ class ConfigurationError(ExtensionError):
 def config_defaults(manifest: Manifest) -> dict[str, Any]:
     """Return the top-level defaults declared in the manifest's settings schema."""
     properties = (manifest.settings_schema or {}).get("properties") or {}
-    return {
-        key: spec["default"]
-        for key, spec in properties.items()
-        if isinstance(spec, dict) and "default" in spec
-    }
+    return {key: spec["default"] for key, spec in properties.items() if isinstance(spec, dict) and "default" in spec}
 
 
 def effective_config(manifest: Manifest, stored: dict[str, Any]) -> dict[str, Any]:
@@ -36,9 +32,7 @@ def effective_config(manifest: Manifest, stored: dict[str, Any]) -> dict[str, An
     if manifest.settings_schema:
         validator = Draft202012Validator(manifest.settings_schema)
         problems = [
-            ManifestProblem(
-                json_path(error.absolute_path) or "(config)", "config_invalid_value", error.message
-            )
+            ManifestProblem(json_path(error.absolute_path) or "(config)", "config_invalid_value", error.message)
             for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
         ]
         if problems:

@@ -69,9 +69,7 @@ class ManifestError(ExtensionError):
         if len(lines) == 1:
             message = lines[0]
         else:
-            message = f"{source} has {len(lines)} problems:\n" + "\n".join(
-                f"  - {problem}" for problem in problems
-            )
+            message = f"{source} has {len(lines)} problems:\n" + "\n".join(f"  - {problem}" for problem in problems)
         code = problems[0].code if len(problems) == 1 else None
         super().__init__(message, extension=extension, code=code, problems=problems)
 

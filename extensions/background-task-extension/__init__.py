@@ -72,9 +72,7 @@ class BackgroundTaskExtension(BaseExtension):
             "status": "success",
         }
 
-    def manual_task(
-        self, context: TaskContext, message: str = "Hello from manual task!", delay: float = 1
-    ) -> dict:
+    def manual_task(self, context: TaskContext, message: str = "Hello from manual task!", delay: float = 1) -> dict:
         context.logger.info("Manual task: %s (delay %ss)", message, delay)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:

@@ -57,7 +57,5 @@ def failing_with_one_line(command: BaseCommand, action: Callable[[], Any]) -> An
             for problem in error.problems:
                 command.stderr.write(f"  {problem}")
             prefix = f'Extension "{error.extension}": ' if error.extension else ""
-            raise CommandError(
-                f"{prefix}extension.json has {len(error.problems)} problems (listed above)"
-            ) from error
+            raise CommandError(f"{prefix}extension.json has {len(error.problems)} problems (listed above)") from error
         raise CommandError(error.message.replace("\n", " ")) from error

@@ -181,11 +181,7 @@ def _api_problems(document: dict[str, Any]) -> Iterator[ManifestProblem]:
     if not isinstance(api, dict):
         return
     prefix, name = api.get("prefix"), document.get("name")
-    if (
-        isinstance(prefix, str)
-        and isinstance(name, str)
-        and prefix.rstrip("/") != (f"/api/extensions/{name}")
-    ):
+    if isinstance(prefix, str) and isinstance(name, str) and prefix.rstrip("/") != (f"/api/extensions/{name}"):
         yield ManifestProblem(
             "api.prefix",
             "manifest_prefix_ignored",
@@ -262,9 +258,7 @@ def _task_problems(document: dict[str, Any]) -> Iterator[ManifestProblem]:
             else:
                 names[name] = index
                 depends_on = task.get("depends_on")
-                graph[name] = (
-                    [d for d in depends_on if isinstance(d, str)] if isinstance(depends_on, list) else []
-                )
+                graph[name] = [d for d in depends_on if isinstance(d, str)] if isinstance(depends_on, list) else []
         yield from _schedule_problems(task, field)
         yield from _task_schema_and_trigger_problems(task, field)
     yield from _task_dependency_problems(tasks, names, graph)
@@ -348,8 +342,7 @@ def _task_dependency_problems(
                 yield ManifestProblem(
                     field,
                     "manifest_unknown_task_dependency",
-                    f'"{dependency}" is not a task of this extension '
-                    f"(tasks: {', '.join(sorted(graph)) or 'none'})",
+                    f'"{dependency}" is not a task of this extension (tasks: {", ".join(sorted(graph)) or "none"})',
                 )
     cycle = find_cycle({name: [d for d in deps if d != name and d in graph] for name, deps in graph.items()})
     if cycle:
@@ -360,9 +353,7 @@ def _task_dependency_problems(
         )
 
 
-def embedded_schema_problems(
-    schema: dict[str, Any], field: str, code: str, subject: str
-) -> list[ManifestProblem]:
+def embedded_schema_problems(schema: dict[str, Any], field: str, code: str, subject: str) -> list[ManifestProblem]:
     """Check that *schema* is a JSON Schema of an object; *subject* names what it describes."""
     strangers = sorted(key for key in schema if key not in SCHEMA_KEYWORDS)
     if strangers:

@@ -63,8 +63,7 @@ def read_document(path: Path, *, max_bytes: int, max_depth: int) -> dict[str, An
     if not stat.S_ISREG(info.st_mode):
         raise _refuse(
             "manifest_not_regular_file",
-            f"{manifest} is not a regular file (a folder, FIFO, socket or device); "
-            "it must be a plain JSON file",
+            f"{manifest} is not a regular file (a folder, FIFO, socket or device); it must be a plain JSON file",
         )
     if info.st_size > max_bytes:
         raise _refuse(
@@ -118,6 +117,5 @@ def parse_json_text(text: str, *, max_depth: int) -> Any:
     except json.JSONDecodeError as error:
         raise _refuse(
             "manifest_invalid_json",
-            f"{MANIFEST_FILENAME} is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}",
+            f"{MANIFEST_FILENAME} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
         ) from None

@@ -172,7 +172,6 @@ def _task(item: dict[str, Any]) -> TaskSpec:
         depends_on=tuple(item.get("depends_on", ())),
         parameters=item.get("parameters"),
         triggers=tuple(
-            Trigger(event=trigger["event"], filter=trigger.get("filter") or {})
-            for trigger in item.get("triggers", ())
+            Trigger(event=trigger["event"], filter=trigger.get("filter") or {}) for trigger in item.get("triggers", ())
         ),
     )

@@ -93,8 +93,7 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
             yield ManifestProblem(
                 field,
                 "manifest_unknown_key",
-                f'"{key}" is not a known key and is ignored'
-                + (f' (did you mean "{guess[0]}"?)' if guess else ""),
+                f'"{key}" is not a known key and is ignored' + (f' (did you mean "{guess[0]}"?)' if guess else ""),
                 is_warning=True,
             )
         return
@@ -107,8 +106,7 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
                 yield ManifestProblem(
                     field,
                     "manifest_missing_field",
-                    f'required field "{key}" is missing'
-                    + (f" ({_lower_first(hint).rstrip('.')})" if hint else ""),
+                    f'required field "{key}" is missing' + (f" ({_lower_first(hint).rstrip('.')})" if hint else ""),
                 )
         return
     field_name = path or "(manifest)"

@@ -114,9 +114,7 @@ def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
     """Refresh a known row from disk; return whether anything but the timestamp changed."""
     changes: dict = {"discovered_at": now, "is_present": True}
     if row.status not in BUSY:
-        changes.update(
-            _state_of(item), path=str(item.folder), source=item.source, entry_point=item.entry_point
-        )
+        changes.update(_state_of(item), path=str(item.folder), source=item.source, entry_point=item.entry_point)
         if item.is_valid and row.status == Status.ERROR:
             changes["status"] = Status.NOT_LOADED if row.is_enabled else Status.DISABLED
         elif not item.is_valid:

@@ -134,8 +134,7 @@ def _check_platform(manifest: Manifest) -> None:
 
         if not SpecifierSet(manifest.karen_version).contains(karen.__version__, prereleases=True):
             raise ExtensionDependencyError(
-                f'requires platform version "{manifest.karen_version}", but this platform is '
-                f"{karen.__version__}",
+                f'requires platform version "{manifest.karen_version}", but this platform is {karen.__version__}',
                 extension=manifest.name,
                 code="extension_incompatible_platform",
             )
@@ -272,8 +271,7 @@ def extension_load(*, name: str) -> Extension:
 
 def _active_graph() -> dict[str, list[str]]:
     return {
-        row.name: row.dependency_names
-        for row in Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING])
+        row.name: row.dependency_names for row in Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING])
     }
 
 

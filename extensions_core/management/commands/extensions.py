@@ -54,9 +54,7 @@ class Command(BaseCommand):
             sub.add_argument("name")
             sub.add_argument("--json", action="store_true", help="Print JSON.")
             if action in ("unload", "disable"):
-                sub.add_argument(
-                    "--cascade", action="store_true", help="Also unload the extensions that depend on it."
-                )
+                sub.add_argument("--cascade", action="store_true", help="Also unload the extensions that depend on it.")
             else:
                 sub.set_defaults(cascade=False)
 
@@ -122,9 +120,7 @@ class Command(BaseCommand):
         ]
         width = max(len(field) for field in fields)
         for field in fields:
-            self.stdout.write(
-                f"{field.ljust(width)}  {data[field] if data[field] not in ('', None) else '-'}"
-            )
+            self.stdout.write(f"{field.ljust(width)}  {data[field] if data[field] not in ('', None) else '-'}")
         endpoints = (row.manifest.get("api") or {}).get("endpoints") or []
         self.stdout.write("\nEndpoints:" if endpoints else "\nEndpoints: none")
         for endpoint in endpoints:
@@ -147,13 +143,9 @@ class Command(BaseCommand):
         limits = extension_settings()
         try:
             if path.is_file() and path.name != "extension.json":
-                document = parse_json_text(
-                    path.read_text(encoding="utf-8"), max_depth=limits.manifest_max_depth
-                )
+                document = parse_json_text(path.read_text(encoding="utf-8"), max_depth=limits.manifest_max_depth)
             else:
-                document = read_document(
-                    path, max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
-                )
+                document = read_document(path, max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth)
             problems = manifest_problems(document)
         except ManifestError as error:
             problems = list(error.problems)

@@ -56,12 +56,8 @@ class Command(BaseCommand):
     help = "Create a working extension skeleton (extension.json and __init__.py) in the extensions folder."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "name", help="Extension name: lowercase letters, digits and hyphens (my-extension)."
-        )
-        parser.add_argument(
-            "--directory", type=Path, help="Parent folder (default: the first extension folder)."
-        )
+        parser.add_argument("name", help="Extension name: lowercase letters, digits and hyphens (my-extension).")
+        parser.add_argument("--directory", type=Path, help="Parent folder (default: the first extension folder).")
         parser.add_argument("--author", default="Unknown author", help="Author for the manifest.")
 
     def handle(self, *args, name: str, directory: Path | None, author: str, **options) -> None:
@@ -125,6 +121,5 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Created {target}")
         self.stdout.write(
-            "Next: `manage.py extensions discover` loads it; "
-            f"its endpoints are under /api/extensions/{name}/."
+            f"Next: `manage.py extensions discover` loads it; its endpoints are under /api/extensions/{name}/."
         )

@@ -1,0 +1,88 @@
+"""Shared fixtures: an isolated extensions folder, fixture packages, a clean registry per test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extensions_core.loader import NAMESPACE
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixture_extensions"
+SHIPPED = ROOT / "extensions"
+CORPUS = ROOT.parent / "shared" / "karen-manifests"
+
+
+def base_manifest(name: str = "sample-extension", **changes: Any) -> dict[str, Any]:
+    """Return a small valid manifest with *changes* applied on top."""
+    document = {
+        "name": name,
+        "version": "1.0.0",
+        "display_name": "Sample Extension",
+        "description": "An extension used by the tests.",
+        "author": "Karen tests",
+        "license": "MIT",
+        "category": "testing",
+    }
+    document.update(changes)
+    return document
+
+
+def write_extension(
+    root: Path, name: str, *, manifest: dict[str, Any] | None = None, code: str | None = None, **changes: Any
+) -> Path:
+    """Write an extension package *name* under *root*: extension.json and __init__.py."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    document = manifest if manifest is not None else base_manifest(name, **changes)
+    (folder / "extension.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+    if code is None:
+        code = (
+            "from extensions_core.sdk import BaseExtension\n\n\n"
+            "class SampleExtension(BaseExtension):\n"
+            "    def initialize(self):\n"
+            "        self.ready = True\n"
+        )
+    (folder / "__init__.py").write_text(code, encoding="utf-8")
+    return folder
+
+
+def install_fixture(root: Path, fixture: str, *, as_name: str | None = None) -> Path:
+    """Copy tests/fixture_extensions/<fixture> into *root*; return the copy's folder."""
+    target = root / (as_name or fixture)
+    shutil.copytree(FIXTURES / fixture, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.fixture
+def extensions_root(tmp_path: Path, settings) -> Path:
+    """An empty extensions folder that is the only extension source for the test."""
+    root = tmp_path / "extensions"
+    root.mkdir()
+    settings.EXTENSIONS = {
+        **settings.EXTENSIONS,
+        "DIRS": [root],
+        "ENTRY_POINTS": False,
+        "LOAD_TIMEOUT_SECONDS": 2.0,
+        "CHANGE_CHECK_INTERVAL_SECONDS": 0.0,
+    }
+    return root
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    """Unload whatever a test loaded in this process, so tests never see each other's extensions."""
+    yield
+    from extensions_core.registry import registry
+    from extensions_core.services.propagation import registry_unload_here
+
+    for name in reversed(registry.names()):
+        registry_unload_here(name)
+    registry.reset()
+    for module in [key for key in sys.modules if key == NAMESPACE or key.startswith(NAMESPACE + ".")]:
+        del sys.modules[module]

@@ -1,0 +1,8 @@
+from extensions_core.sdk import BaseExtension
+
+MARK = "one"
+
+
+class ReloadableExtension(BaseExtension):
+    def initialize(self):
+        self.mark = MARK

@@ -1,0 +1,1 @@
+raise RuntimeError("the extension's json.py must never be imported as json")

@@ -1,0 +1,1 @@
+MARKER = "the extension's own os module"

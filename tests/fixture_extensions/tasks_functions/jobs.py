@@ -1,0 +1,2 @@
+def collect(context, **parameters):
+    return {"collected": 3}
