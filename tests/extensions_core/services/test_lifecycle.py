@@ -70,6 +70,8 @@ def test_extension_modules_never_shadow_real_modules(extensions_root):
     assert instance.real_os_file == __import__("os").__file__
     assert instance.real_json_dumps == '{"ok": true}'
     assert instance.own_os_marker == "the extension's own os module"
+    assert instance.os_in_sys_modules == __import__("os").__file__
+    assert sys.modules["json"].dumps({"a": 1}) == '{"a": 1}'
 
 
 def test_entrypoint_names_the_class_in_another_module(extensions_root):

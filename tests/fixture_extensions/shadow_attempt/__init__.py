@@ -1,16 +1,20 @@
-"""Ships modules named like real ones; they must never shadow them."""
+"""Ships modules named like real ones (os.py, json.py); they must never shadow them."""
 
 import importlib
 import json
 import os
+import sys
 
 from extensions_core.sdk import BaseExtension
 
-own_os = importlib.import_module(f"{__name__}.os")
+REAL_OS_FILE = os.__file__
+REAL_JSON_DUMPS = json.dumps({"ok": True})
+OWN_OS = importlib.import_module(f"{__name__}.os")
 
 
 class ShadowAttemptExtension(BaseExtension):
     def initialize(self):
-        self.real_os_file = os.__file__
-        self.real_json_dumps = json.dumps({"ok": True})
-        self.own_os_marker = own_os.MARKER
+        self.real_os_file = REAL_OS_FILE
+        self.real_json_dumps = REAL_JSON_DUMPS
+        self.own_os_marker = OWN_OS.MARKER
+        self.os_in_sys_modules = sys.modules["os"].__file__

@@ -1,0 +1,171 @@
+"""Discovery from folders and installed distributions: good and broken packages side by side."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from extensions_core.discovery import discover_extensions
+from extensions_core.models import Extension
+from extensions_core.registry import registry
+from extensions_core.services import extension_discover, extension_load
+from tests.conftest import base_manifest, install_fixture, write_extension
+
+LIMITS = {"max_bytes": 256 * 1024, "max_depth": 32}
+
+
+def test_discovery_pairs_each_folder_with_its_manifest_or_error(extensions_root):
+    install_fixture(extensions_root, "valid_minimal")
+    write_extension(extensions_root, "broken", manifest={"name": "broken", "version": "one"})
+    (extensions_root / "not-an-extension").mkdir()
+    (extensions_root / "notes.txt").write_text("not a package")
+
+    found = discover_extensions(dirs=[extensions_root], **LIMITS)
+
+    assert [(item.label, item.is_valid) for item in found] == [("broken", False), ("valid-minimal", True)]
+    broken = found[0]
+    assert broken.error.code == "manifest_invalid"
+    assert {problem.field for problem in broken.error.problems} >= {"version", "author", "license"}
+
+
+def test_a_folder_whose_manifest_is_not_json_is_reported_by_folder_name(extensions_root):
+    folder = extensions_root / "garbled"
+    folder.mkdir()
+    (folder / "extension.json").write_text("{not json")
+
+    [item] = discover_extensions(dirs=[extensions_root], **LIMITS)
+
+    assert item.name is None
+    assert item.label == "garbled"
+    assert item.error.code == "manifest_invalid_json"
+
+
+def test_a_missing_configured_folder_is_skipped(tmp_path, extensions_root):
+    install_fixture(extensions_root, "valid_minimal")
+
+    found = discover_extensions(dirs=[tmp_path / "nowhere", extensions_root], **LIMITS)
+
+    assert [item.name for item in found] == ["valid-minimal"]
+
+
+def test_the_second_package_with_a_name_is_rejected_and_the_first_kept(extensions_root):
+    install_fixture(extensions_root, "duplicate_name_a")
+    install_fixture(extensions_root, "duplicate_name_b")
+
+    first, second = discover_extensions(dirs=[extensions_root], **LIMITS)
+
+    assert first.is_valid and first.manifest.version == "1.0.0"
+    assert second.error.code == "extension_duplicate_name"
+    assert "duplicate_name_a" in second.error.message
+
+
+@pytest.mark.django_db
+def test_a_duplicate_never_replaces_the_registered_extension(extensions_root):
+    install_fixture(extensions_root, "duplicate_name_b")
+    extension_discover(load_new=True)
+    install_fixture(extensions_root, "duplicate_name_a")
+
+    report = extension_discover(load_new=True)
+
+    row = Extension.objects.get(name="duplicate-name")
+    assert row.path.endswith("duplicate_name_b")
+    assert row.version == "2.0.0"
+    assert row.status == Extension.Status.ACTIVE
+    assert [item.error.code for item in report.problems] == ["extension_duplicate_name"]
+
+
+@pytest.mark.django_db
+def test_discover_creates_rows_loads_new_ones_and_records_broken_ones(extensions_root):
+    install_fixture(extensions_root, "valid_minimal")
+    install_fixture(extensions_root, "import_error")
+    write_extension(extensions_root, "bad-version", manifest=base_manifest("bad-version", version="v1"))
+
+    report = extension_discover(load_new=True)
+
+    assert sorted(report.created) == ["bad-version", "import-error", "valid-minimal"]
+    assert report.loaded == ["valid-minimal"]
+    assert "import-error" in report.load_errors
+    states = {row.name: (row.status, row.error_code) for row in Extension.objects.all()}
+    assert states == {
+        "bad-version": ("error", "manifest_invalid_version"),
+        "import-error": ("error", "extension_import_failed"),
+        "valid-minimal": ("active", ""),
+    }
+
+
+@pytest.mark.django_db
+def test_fixing_a_broken_manifest_and_rediscovering_clears_the_error(extensions_root):
+    folder = write_extension(extensions_root, "fixable", manifest=base_manifest("fixable", version="v1"))
+    extension_discover(load_new=False)
+    (folder / "extension.json").write_text(json.dumps(base_manifest("fixable")))
+
+    extension_discover(load_new=False)
+
+    row = Extension.objects.get(name="fixable")
+    assert (row.status, row.error_code, row.version) == ("not_loaded", "", "1.0.0")
+
+
+@pytest.mark.django_db
+def test_a_package_removed_from_disk_is_unloaded_and_marked_missing(extensions_root):
+    folder = install_fixture(extensions_root, "valid_minimal")
+    extension_discover(load_new=True)
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+
+    report = extension_discover()
+
+    row = Extension.objects.get(name="valid-minimal")
+    assert report.missing == ["valid-minimal"]
+    assert (row.status, row.error_code, row.is_present) == ("error", "extension_source_missing", False)
+    assert registry.names() == []
+
+
+@pytest.mark.django_db
+def test_new_extensions_stay_disabled_when_auto_enable_is_off(extensions_root, settings):
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "AUTO_ENABLE_DISCOVERED": False}
+    install_fixture(extensions_root, "valid_minimal")
+
+    report = extension_discover()
+
+    row = Extension.objects.get(name="valid-minimal")
+    assert (row.is_enabled, row.status) == (False, "disabled")
+    assert report.loaded == []
+
+
+@pytest.fixture
+def installed_distribution(tmp_path, monkeypatch):
+    """A real installed distribution on sys.path exposing a `karen.extensions` entry point."""
+    site = tmp_path / "site-packages"
+    package = site / "karen_sample_dist"
+    package.mkdir(parents=True)
+    (package / "extension.json").write_text(json.dumps(base_manifest("packaged-extension")))
+    (package / "__init__.py").write_text(
+        "from extensions_core.sdk import BaseExtension\n\n\nclass Packaged(BaseExtension):\n    pass\n"
+    )
+    info = site / "karen_sample_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: karen-sample-dist\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[karen.extensions]\npackaged = karen_sample_dist\n")
+    monkeypatch.syspath_prepend(str(site))
+    return package
+
+
+def test_installed_distributions_are_discovered_through_their_entry_point(extensions_root, installed_distribution):
+    found = discover_extensions(dirs=[extensions_root], entry_point_group="karen.extensions", **LIMITS)
+
+    [item] = found
+    assert (item.name, item.source, item.folder) == ("packaged-extension", "entry_point", installed_distribution)
+    assert item.entry_point == "packaged = karen_sample_dist"
+
+
+@pytest.mark.django_db
+def test_an_entry_point_extension_loads_under_the_private_namespace(extensions_root, installed_distribution, settings):
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "ENTRY_POINTS": True}
+    extension_discover(load_new=False)
+
+    extension_load(name="packaged-extension")
+
+    assert type(registry.entries["packaged-extension"].instance).__module__ == "karen_extensions.packaged_extension"
+    assert Extension.objects.get(name="packaged-extension").source == "entry_point"

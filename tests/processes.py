@@ -1,0 +1,73 @@
+"""Helpers for tests that run real platform processes against the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    """Return a DATABASE_URL for the database the current test runs against."""
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    user = config.get("USER") or "postgres"
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    return f"postgresql://{user}{password}@{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"
+
+
+def process_environment(**extra: str) -> dict[str, str]:
+    """Return the environment of a platform subprocess sharing this test's database."""
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    env.update(extra)
+    return env
+
+
+class LineReader:
+    """Collects a subprocess's stdout lines in the background."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def next_json(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no JSON line within {timeout} s")
+            if self.process.poll() is not None and self.lines.empty():
+                raise RuntimeError(f"the process exited with code {self.process.returncode}")
+            try:
+                line = self.lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line.startswith("{"):
+                return json.loads(line)
+
+
+def start_follower(seconds: float = 60, **extra: str) -> tuple[subprocess.Popen, LineReader]:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "follower.py"), str(seconds)],
+        cwd=ROOT,
+        env=process_environment(**extra),
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+    )
+    return process, LineReader(process)
