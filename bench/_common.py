@@ -38,6 +38,7 @@ def setup_django(*, env: dict[str, str] | None = None, migrate: bool = True) -> 
     environment, hence the same database.
     """
     var_dir = temp_dir("karen-bench-var-")
+    (var_dir / "static").mkdir()  # STATIC_ROOT, so whitenoise does not warn
     os.environ["DJANGO_SETTINGS_MODULE"] = "karen.settings"
     os.environ["KAREN_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("LOG_LEVEL", "WARNING")

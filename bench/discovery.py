@@ -254,7 +254,7 @@ def main() -> None:
     core_best, core_median, core_all = _common.best_and_median(core, runs)
     read_best, read_median, _ = _common.best_and_median(lambda: raw_read(root), runs)
     val_best, val_median, _ = _common.best_and_median(lambda: raw_validate(root, validator), runs)
-    stages = stage_breakdown(root, runs=min(runs, 3))
+    stages = stage_breakdown(root, runs=1 if args.quick else 3)
 
     per = 1000 / args.count
     rows = [

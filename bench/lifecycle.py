@@ -165,7 +165,8 @@ def main() -> None:
           f"median of rounds; discover(load_new=False) of {n} took {discover_seconds:.3f} s\n")  # fmt: skip
     rows = [
         [f"core extension_load x{n}", f"{load_med:.3f} s", f"{1000 * load_med / n:.2f} ms",
-         f"p50 {_common.ms(_common.percentile(load_calls, .5))} / p99 {_common.ms(_common.percentile(load_calls, .99))}",
+         f"p50 {_common.ms(_common.percentile(load_calls, .5))} / "
+         f"p99 {_common.ms(_common.percentile(load_calls, .99))}",
          f"{load_med / raw_load:,.0f}x", f"<= {TARGET_SECONDS:g} s", _common.verdict(load_med * scale, TARGET_SECONDS)],
         [f"core extension_unload x{n}", f"{unload_med:.3f} s", f"{1000 * unload_med / n:.2f} ms",
          f"p50 {_common.ms(_common.percentile(unload_calls, .5))} / "

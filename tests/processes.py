@@ -23,7 +23,8 @@ def test_database_url() -> str:
         return f"sqlite:///{config['NAME']}"
     user = config.get("USER") or "postgres"
     password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
-    return f"postgresql://{user}{password}@{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"
+    host, port = config.get("HOST") or "127.0.0.1", config.get("PORT") or 5432
+    return f"postgresql://{user}{password}@{host}:{port}/{config['NAME']}"
 
 
 def process_environment(**extra: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ collected before one ManifestError is raised.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def parse_manifest(document: Any, *, strict: bool = False, source: str = MANIFES
     *strict*, warnings (unknown keys and permission values) count as errors.
     """
     problems = manifest_problems(document)
-    errors = [p for p in problems if strict or not p.is_warning]
+    errors = [replace(p, is_warning=False) if strict else p for p in problems if strict or not p.is_warning]
     name = document.get("name") if isinstance(document, dict) else None
     extension = name if isinstance(name, str) and name else None
     if errors:

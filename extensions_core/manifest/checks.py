@@ -28,7 +28,7 @@ RESERVED_NAMES = frozenset({"system", "background-tasks", "discover"})
 RESERVED_ENDPOINT_PATHS = frozenset(
     {"/health", "/config", "/schema", "/load", "/unload", "/reload", "/enable", "/disable"}
 )
-ENDPOINT_PATH = re.compile(r"^(/([A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$")
+ENDPOINT_PATH = re.compile(r"(/((?!\.{1,2}(?:/|$))[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+")
 PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SCHEDULE_SHAPE = re.compile(r"^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$")
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -153,16 +153,18 @@ def _dependency_problems(document: dict[str, Any]) -> Iterator[ManifestProblem]:
     seen: set[str] = set()
     for index, item in enumerate(dependencies["extensions"]):
         field = f"dependencies.extensions[{index}]"
-        if not isinstance(item, str):
+        if not isinstance(item, str) or not item.strip():
             continue
         try:
             dependency = parse_dependency(item)
+            if not 3 <= len(dependency.name) <= 50 or dependency.name in RESERVED_NAMES:
+                raise ValueError(dependency.name)
         except (ValueError, InvalidSpecifier):
             yield ManifestProblem(
                 field,
                 "manifest_invalid_dependency",
-                f'"{item}" must be an extension name with an optional PEP 440 range, '
-                'like "other-ext" or "other-ext>=1.2,<2"',
+                f'"{item}" must be an extension name (3-50 characters, not reserved) with an optional '
+                'PEP 440 range, like "other-ext" or "other-ext>=1.2,<2"',
             )
             continue
         if dependency.name == document.get("name"):
@@ -200,7 +202,7 @@ def _endpoint_problems(endpoints: list[Any]) -> Iterator[ManifestProblem]:
             continue
         field = f"api.endpoints[{index}]"
         path = endpoint.get("path")
-        if not isinstance(path, str) or not ENDPOINT_PATH.match(path):
+        if not isinstance(path, str) or not ENDPOINT_PATH.fullmatch(path):
             continue
         if path in RESERVED_ENDPOINT_PATHS:
             reserved = ", ".join(sorted(RESERVED_ENDPOINT_PATHS))
@@ -294,6 +296,8 @@ def cron_problems(expression: str, field: str) -> Iterator[ManifestProblem]:
                 crontab(**{key: value})
             except (ValueError, TypeError, IndexError) as error:
                 reason = str(error) or "is not valid"
+                if key == "day_of_week" and "7" in value:
+                    reason += "; Sunday is 0"
         if reason:
             yield ManifestProblem(
                 field,
@@ -307,7 +311,7 @@ def cron_problems(expression: str, field: str) -> Iterator[ManifestProblem]:
 def _is_time_zone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 

@@ -17,8 +17,7 @@ from typing import Any
 from extensions_core.exceptions import ManifestError, ManifestProblem
 
 MANIFEST_FILENAME = "extension.json"
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
+_SIGNIFICANT = re.compile(r'["\\\[\]{}]')
 
 
 def _refuse(code: str, message: str) -> ManifestError:
@@ -94,9 +93,22 @@ def _read_at_most(path: Path, limit: int) -> bytes:
 
 def nesting_depth(text: str) -> int:
     """Return the deepest nesting of objects and arrays in JSON *text*, strings ignored."""
+    # One linear pass over the characters that matter; a regex that skips whole
+    # strings backtracks quadratically on an unterminated string of escaped quotes.
     depth = deepest = 0
-    for bracket in _BRACKET.findall(_STRING.sub("", text)):
-        if bracket in "[{":
+    in_string = False
+    escaped_at = -1
+    for match in _SIGNIFICANT.finditer(text):
+        position, character = match.start(), match.group()
+        if position == escaped_at:
+            continue
+        if character == "\\":
+            escaped_at = position + 1
+        elif character == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif character in "[{":
             depth += 1
             deepest = max(deepest, depth)
         else:

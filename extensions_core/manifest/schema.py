@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from extensions_core.exceptions import ManifestProblem
@@ -46,8 +47,25 @@ def manifest_schema() -> dict[str, Any]:
 
 
 @cache
+def _anchored(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262, where "$" is the very end; Python's "$"
+    # also matches before a final newline, which would let "name\n" through.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+ManifestValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(manifest_schema())
+    return ManifestValidator(manifest_schema())
 
 
 def json_path(parts: Any) -> str:
@@ -114,11 +132,8 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
         expected = node.get("type")
         wanted = SCHEMA_TYPE_NAMES.get(expected, str(expected))
         code = "manifest_not_object" if not path else "manifest_wrong_type"
-        yield ManifestProblem(
-            path,
-            code,
-            f'"{field_name}" must be {wanted} (got {describe(error.instance)} {shown(error.instance)})',
-        )
+        got = "null" if error.instance is None else f"{describe(error.instance)} {shown(error.instance)}"
+        yield ManifestProblem(path, code, f'"{field_name}" must be {wanted} (got {got})')
         return
     code = node.get("x-code", "manifest_invalid_value")
     is_warning = bool(node.get("x-warning"))
@@ -140,7 +155,7 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
 def _plain(error: ValidationError) -> str:
     validator, value, instance = error.validator, error.validator_value, error.instance
     sentences = {
-        "minLength": f"must be at least {value} characters long (got {shown(instance)})",
+        "minLength": f"must be at least {value} character{'s' if value != 1 else ''} long (got {shown(instance)})",
         "maxLength": f"must be at most {value} characters long (got {len(str(instance))})",
         "minimum": f"must be at least {value} (got {shown(instance)})",
         "maximum": f"must be at most {value} (got {shown(instance)})",

@@ -93,12 +93,16 @@ def test_validate_lists_every_problem_and_exits_non_zero():
     assert result.returncode == 1
     assert 'error: author: required field "author" is missing' in result.stdout
     assert 'error: license: required field "license" is missing' in result.stdout
-    assert result.stderr.strip().splitlines()[-1] == f"CommandError: {CORPUS / 'time-query.json'} is not valid: 2 errors"
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"CommandError: {CORPUS / 'time-query.json'} is not valid: 2 errors"
+    )
 
 
 def test_validate_json_reports_errors_and_warnings_separately():
     with pytest.raises(CommandError):
-        call_command("extensions", "validate", "--json", str(CORPUS / "response-formatting.json"), stdout=(out := StringIO()))
+        call_command(
+            "extensions", "validate", "--json", str(CORPUS / "response-formatting.json"), stdout=(out := StringIO())
+        )
 
     report = json.loads(out.getvalue())
     assert report["valid"] is False

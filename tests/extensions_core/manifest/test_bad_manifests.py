@@ -149,7 +149,7 @@ BAD_MANIFESTS = [
         extension_dependencies("Bad Name"),
         "manifest_invalid_dependency",
         "dependencies.extensions[0]",
-        '"Bad Name" must be an extension name with an optional PEP 440 range',
+        '"Bad Name" must be an extension name',
         id="dependency-bad-name",
     ),
     pytest.param(
@@ -401,6 +401,45 @@ BAD_MANIFESTS = [
         'must be a JSON Schema with "type": "object"',
         id="settings-not-an-object-schema",
     ),
+    # Regressions: a trailing newline passed Python's "$", dot segments, impossible dependency names.
+    pytest.param(base_manifest(name="hello-ext\n"), "manifest_invalid_name", "name", NAME_HINT, id="name-newline"),
+    pytest.param(
+        base_manifest(version="1.0.0\n"),
+        "manifest_invalid_version",
+        "version",
+        "semantic version",
+        id="version-newline",
+    ),
+    pytest.param(
+        api(endpoint("/a\n")), "manifest_invalid_endpoint_path", "api.endpoints[0].path", PATH_HINT, id="path-newline"
+    ),
+    pytest.param(
+        api(endpoint("/a/../b")), "manifest_invalid_endpoint_path", "api.endpoints[0].path", PATH_HINT, id="path-dotdot"
+    ),
+    pytest.param(
+        api(endpoint("/.")), "manifest_invalid_endpoint_path", "api.endpoints[0].path", PATH_HINT, id="path-dot"
+    ),
+    pytest.param(
+        tasks(task(schedule="0 * * * *", timezone="America")),
+        "manifest_invalid_timezone",
+        "background_tasks[0].timezone",
+        "is not an IANA time zone",
+        id="timezone-is-a-tzdata-folder",
+    ),
+    pytest.param(
+        extension_dependencies("ab"),
+        "manifest_invalid_dependency",
+        "dependencies.extensions[0]",
+        "3-50 characters, not reserved",
+        id="dependency-name-too-short",
+    ),
+    pytest.param(
+        extension_dependencies("system"),
+        "manifest_invalid_dependency",
+        "dependencies.extensions[0]",
+        "not reserved",
+        id="dependency-name-reserved",
+    ),
 ]
 
 
@@ -520,3 +559,15 @@ def test_published_schema_accepts_the_base_manifest_and_rejects_a_missing_name()
 
     assert list(validator.iter_errors(base_manifest())) == []
     assert [error.message for error in validator.iter_errors(without("name"))] == ["'name' is a required property"]
+
+
+def test_strict_errors_are_not_flagged_as_warnings():
+    error = errors_of(base_manifest(webhooks=[]), strict=True)
+
+    assert [(problem.field, problem.is_warning) for problem in error.problems] == [("webhooks", False)]
+
+
+def test_an_empty_dependency_is_reported_once():
+    error = errors_of(extension_dependencies(""))
+
+    assert [problem.field for problem in error.problems] == ["dependencies.extensions[0]"]

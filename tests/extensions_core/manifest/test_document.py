@@ -231,3 +231,15 @@ def test_top_level_json_array_is_refused_as_not_an_object(tmp_path: Path):
 
     assert (problem.field, problem.code) == ("", "manifest_not_object")
     assert '"(manifest)" must be an object (got an array' in problem.message
+
+
+@pytest.mark.timeout(20)
+def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time(tmp_path):
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    (folder / "extension.json").write_text('"' + '\\"' * 120_000)
+
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(folder)
+
+    assert caught.value.code == "manifest_invalid_json"

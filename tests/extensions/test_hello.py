@@ -1,0 +1,82 @@
+"""The shipped hello extension: its manifest, greetings with input validation, and health."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import RequestFactory
+
+from extensions_core.manifest import read_manifest
+from extensions_core.registry import registry
+from extensions_core.sdk import RequestError
+from extensions_core.services import extension_discover, extension_load
+from tests.conftest import CORPUS, SHIPPED
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hello(settings):
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [SHIPPED], "ENTRY_POINTS": False}
+    extension_discover(load_new=False)
+    extension_load(name="hello-extension")
+    return registry.entries["hello-extension"].instance
+
+
+def views(instance):
+    return {route.path: route.handler for route in instance.get_routes()}
+
+
+def test_the_manifest_is_the_first_systems_manifest():
+    shipped = json.loads((SHIPPED / "hello-extension" / "extension.json").read_text())
+
+    assert shipped == json.loads((CORPUS / "hello-extension.json").read_text())
+    assert read_manifest(SHIPPED / "hello-extension").warnings == ()
+
+
+def test_hello_greets_and_counts(hello):
+    request = RequestFactory().get("/api/extensions/hello-extension/hello")
+
+    first = views(hello)["/hello"](request)
+    second = views(hello)["/hello"](request)
+
+    assert first["message"] == "Hello from the AI Karen Extension System!"
+    assert (first["extension"], first["version"]) == ("hello-extension", "1.0.0")
+    assert (first["greeting_number"], second["greeting_number"]) == (1, 2)
+
+
+def test_hello_name_greets_personally(hello):
+    answer = views(hello)["/hello/{name}"](RequestFactory().get("/"), name="Ada")
+
+    assert answer["message"] == "Hello, Ada! Welcome to the AI Karen Extension System!"
+    assert answer["personalized"] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("", "name_empty"), ("   ", "name_empty"), ("x" * 51, "name_too_long")],
+    ids=["empty", "blank", "51-characters"],
+)
+def test_hello_name_rejects_bad_names_with_400(hello, name, code):
+    with pytest.raises(RequestError) as caught:
+        views(hello)["/hello/{name}"](RequestFactory().get("/"), name=name)
+
+    assert (caught.value.status_code, caught.value.code) == (400, code)
+    assert hello.greeting_count == 0
+
+
+def test_a_fifty_character_name_is_accepted(hello):
+    answer = views(hello)["/hello/{name}"](RequestFactory().get("/"), name="x" * 50)
+
+    assert answer["greeting_number"] == 1
+
+
+def test_health_reports_greeting_count_and_uptime(hello):
+    views(hello)["/hello"](RequestFactory().get("/"))
+
+    health = hello.health_check()
+
+    assert health["healthy"] is True
+    assert health["greeting_count"] == 1
+    assert health["uptime_seconds"] >= 0

@@ -1,0 +1,93 @@
+"""Settings come from the environment: embedded default (SQLite WAL, filesystem broker) or PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from tests.conftest import ROOT
+
+PRINT_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.db import connection
+connection.ensure_connection()
+with connection.cursor() as cursor:
+    mode = None
+    if connection.vendor == "sqlite":
+        cursor.execute("PRAGMA journal_mode")
+        mode = cursor.fetchone()[0]
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "journal_mode": mode,
+    "broker": settings.CELERY_BROKER_URL,
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "debug": settings.DEBUG,
+    "dirs": [str(path) for path in settings.EXTENSIONS["DIRS"]],
+    "var": str(settings.VAR_DIR),
+}))
+"""
+
+
+def settings_in_subprocess(tmp_path, **env: str) -> dict:
+    clean = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    clean.update(DJANGO_SETTINGS_MODULE="karen.settings", KAREN_VAR_DIR=str(tmp_path / "var"), **env)
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_no_environment_the_platform_is_embedded(tmp_path):
+    effective = settings_in_subprocess(tmp_path)
+
+    assert effective["engine"] == "django.db.backends.sqlite3"
+    assert effective["journal_mode"] == "wal"
+    assert effective["broker"] == "filesystem://"
+    assert effective["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert effective["debug"] is False
+    assert effective["dirs"] == [str(ROOT / "extensions")]
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "var" / "broker" / "queue").is_dir()
+
+
+def test_database_url_and_redis_url_select_the_production_stack(tmp_path):
+    effective = settings_in_subprocess(
+        tmp_path,
+        DATABASE_URL=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        KAREN_EXTENSION_DIRS=f"extensions{os.pathsep}/opt/more",
+    )
+
+    assert effective["engine"] == "django.db.backends.postgresql"
+    assert effective["broker"] == "redis://127.0.0.1:6379/15"
+    assert effective["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert effective["dirs"] == [str(ROOT / "extensions"), "/opt/more"]
+
+
+def test_a_bad_boolean_in_the_environment_names_the_variable(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as caught:
+        settings_in_subprocess(tmp_path, DEBUG="maybe")
+
+    assert "DEBUG must be true or false (got 'maybe')" in caught.value.stderr
+
+
+@pytest.mark.django_db
+def test_this_run_uses_the_stack_its_environment_asks_for():
+    """Run twice by the test command: embedded, then PostgreSQL + Redis for real."""
+    if os.environ.get("DATABASE_URL"):
+        assert connection.vendor == "postgresql"
+        assert settings.CELERY_BROKER_URL.startswith("redis://")
+    else:
+        assert connection.vendor == "sqlite"
+        assert settings.CELERY_BROKER_URL == "filesystem://"
+    cache.set("karen-test-key", {"stack": connection.vendor}, 30)
+    assert cache.get("karen-test-key") == {"stack": connection.vendor}
