@@ -139,6 +139,17 @@ def database_url() -> str:
     return start_private_postgres()
 
 
+def ensure_database(url: str) -> str:
+    """Create the database named in *url* if the server lacks it (tests create test_<name> beside it)."""
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
 def redis_url() -> str:
     if os.environ.get("KAREN_TEST_REDIS_URL"):
         return os.environ["KAREN_TEST_REDIS_URL"]
