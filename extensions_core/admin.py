@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from guardian.admin import GuardedModelAdminMixin
 
 from extensions_core.exceptions import ExtensionError
-from extensions_core.models import Extension, RegistryState
+from extensions_core.models import Extension
 from extensions_core.services import (
     extension_disable,
     extension_enable,
@@ -123,6 +123,12 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # extensions arrive by discovery, never by hand
 
+    def get_fieldsets(self, request: HttpRequest, obj: Extension | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not obj.error_code:
+            return [item for item in fieldsets if item[0] != "Error"]
+        return fieldsets
+
     def has_change_permission(self, request: HttpRequest, obj: Extension | None = None) -> bool:
         return request.user.has_perm("extensions_core.change_extension") or bool(
             obj and request.user.has_perm("extensions_core.manage_extension", obj)
@@ -183,15 +189,3 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     @admin.action(description="Disable selected extensions", permissions=["change"])
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Disable", lambda name: extension_disable(name=name))
-
-
-@admin.register(RegistryState)
-class RegistryStateAdmin(admin.ModelAdmin):
-    list_display = ["generation", "changed_at"]
-    readonly_fields = ["generation", "changed_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: RegistryState | None = None) -> bool:
-        return False
