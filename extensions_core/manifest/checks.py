@@ -7,9 +7,11 @@ check reads only values of the right type, so schema errors are not repeated.
 
 from __future__ import annotations
 
+import json
 import re
 import zoneinfo
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from celery.schedules import crontab
@@ -288,16 +290,7 @@ def _schedule_problems(task: dict[str, Any], field: str) -> Iterator[ManifestPro
 def cron_problems(expression: str, field: str) -> Iterator[ManifestProblem]:
     """Return a problem for each of the five cron fields that beat would not accept."""
     for key, label, value in zip(CRON_FIELDS, CRON_FIELD_NAMES, expression.split(), strict=True):
-        reason = None
-        if len(value) > CRON_FIELD_MAX_LENGTH[key]:
-            reason = f"is longer than {CRON_FIELD_MAX_LENGTH[key]} characters"
-        else:
-            try:
-                crontab(**{key: value})
-            except (ValueError, TypeError, IndexError) as error:
-                reason = str(error) or "is not valid"
-                if key == "day_of_week" and "7" in value:
-                    reason += "; Sunday is 0"
+        reason = _cron_field_reason(key, value)
         if reason:
             yield ManifestProblem(
                 field,
@@ -306,6 +299,18 @@ def cron_problems(expression: str, field: str) -> Iterator[ManifestProblem]:
                 'a cron expression is "minute hour day-of-month month day-of-week", '
                 'like "*/5 * * * *"',
             )
+
+
+@lru_cache(maxsize=1024)
+def _cron_field_reason(key: str, value: str) -> str | None:
+    if len(value) > CRON_FIELD_MAX_LENGTH[key]:
+        return f"is longer than {CRON_FIELD_MAX_LENGTH[key]} characters"
+    try:
+        crontab(**{key: value})
+    except (ValueError, TypeError, IndexError) as error:
+        reason = str(error) or "is not valid"
+        return reason + "; Sunday is 0" if key == "day_of_week" and "7" in value else reason
+    return None
 
 
 def _is_time_zone(name: str) -> bool:
@@ -380,15 +385,22 @@ def embedded_schema_problems(schema: dict[str, Any], field: str, code: str, subj
                 f'"{field}" must be a JSON Schema with "type": "object" describing {subject}',
             )
         ]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        where = ".".join(str(part) for part in error.absolute_path)
+    failure = _schema_failure(json.dumps(schema, sort_keys=True))
+    if failure:
+        where, message = failure
         return [
             ManifestProblem(
-                f"{field}.{where}" if where else field,
-                code,
-                f'"{field}" is not a valid JSON Schema: {error.message}',
+                f"{field}.{where}" if where else field, code, f'"{field}" is not a valid JSON Schema: {message}'
             )
         ]
     return []
+
+
+@lru_cache(maxsize=512)
+def _schema_failure(dumped: str) -> tuple[str, str] | None:
+    """Return (path, message) of the meta-schema error of a JSON-encoded schema, or None."""
+    try:
+        Draft202012Validator.check_schema(json.loads(dumped))
+    except SchemaError as error:
+        return ".".join(str(part) for part in error.absolute_path), error.message
+    return None

@@ -571,3 +571,17 @@ def test_an_empty_dependency_is_reported_once():
     error = errors_of(extension_dependencies(""))
 
     assert [problem.field for problem in error.problems] == ["dependencies.extensions[0]"]
+
+
+@pytest.mark.parametrize(("document", "code", "field", "fragment"), BAD_MANIFESTS)
+def test_the_fast_schema_path_never_accepts_what_the_full_validator_rejects(document, code, field, fragment):
+    from extensions_core.manifest.schema import _fast_validator, _validator
+
+    full_errors = list(_validator().iter_errors(document))
+    try:
+        _fast_validator()(document)
+        fast_accepts = True
+    except Exception:
+        fast_accepts = False
+
+    assert not (fast_accepts and full_errors)

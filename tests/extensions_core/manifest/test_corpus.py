@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,17 @@ def test_response_formatting_is_rejected_because_permissions_is_an_array():
     (problem,) = caught.value.problems
     assert (problem.field, problem.code) == ("permissions", "manifest_wrong_type")
     assert '"permissions" must be an object (got an array' in problem.message
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.json")), ids=lambda path: path.name)
+def test_the_fast_schema_path_agrees_with_the_full_validator(path):
+    from extensions_core.manifest.schema import _fast_validator, _validator
+
+    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        _fast_validator()(document)
+        fast_accepts = True
+    except Exception:
+        fast_accepts = False
+
+    assert fast_accepts == (not list(_validator().iter_errors(document)))
