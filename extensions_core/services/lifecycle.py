@@ -27,7 +27,8 @@ from extensions_core.exceptions import (
     ManifestError,
 )
 from extensions_core.loader import load_extension
-from extensions_core.manifest import Manifest, parse_manifest, read_manifest
+from extensions_core.manifest import Dependency, Manifest, read_manifest
+from extensions_core.manifest.model import parse_dependency
 from extensions_core.models import Extension
 from extensions_core.registry import registry
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
@@ -147,7 +148,13 @@ def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
     dependency or a cycle; nothing is loaded or written by this function
     except manifest problems found on dependencies.
     """
-    rows = {row.name: row for row in Extension.objects.all()}
+    rows: dict[str, Extension | None] = {}
+
+    def row_of(name: str) -> Extension | None:
+        if name not in rows:
+            rows[name] = Extension.objects.filter(name=name).first()
+        return rows[name]
+
     plan: list[_Step] = []
     planned: set[str] = set()
 
@@ -161,7 +168,7 @@ def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
                     extension=target.name,
                     code="extension_dependency_cycle",
                 )
-            row = rows.get(dependency.name)
+            row = row_of(dependency.name)
             if row is None:
                 raise ExtensionDependencyError(
                     f'needs "{dependency}", which is not installed',
@@ -175,7 +182,7 @@ def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
                     code="extension_dependency_disabled",
                 )
             try:
-                found = parse_manifest(row.manifest) if row.status == Status.ACTIVE else _read(row)
+                found = Manifest.from_document(row.manifest) if row.status == Status.ACTIVE else _read(row)
             except ExtensionError as error:
                 raise ExtensionDependencyError(
                     f'needs "{dependency.name}", whose manifest is broken: {error.message}',
@@ -269,10 +276,25 @@ def extension_load(*, name: str) -> Extension:
     return _load_one(extension, manifest)
 
 
+def _active_requirements() -> dict[str, list[Dependency]]:
+    """Return {name: its extension dependencies} of active and loading extensions (one narrow query)."""
+    rows = Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING]).values_list(
+        "name", "manifest__dependencies__extensions"
+    )
+    requirements = {}
+    for name, items in rows:
+        parsed = []
+        for item in items if isinstance(items, list) else ():
+            try:
+                parsed.append(parse_dependency(item))
+            except ValueError:
+                continue
+        requirements[name] = parsed
+    return requirements
+
+
 def _active_graph() -> dict[str, list[str]]:
-    return {
-        row.name: row.dependency_names for row in Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING])
-    }
+    return {name: [dependency.name for dependency in items] for name, items in _active_requirements().items()}
 
 
 def _unload_one(extension: Extension, *, final_status: str = Status.NOT_LOADED) -> Extension:
@@ -341,11 +363,11 @@ def extension_reload(*, name: str) -> Extension:
 
 
 def _refuse_breaking_dependents(extension: Extension, manifest: Manifest) -> None:
-    for row in Extension.objects.filter(status=Status.ACTIVE).exclude(pk=extension.pk):
-        for dependency in parse_manifest(row.manifest).dependencies:
+    for name, dependencies in _active_requirements().items():
+        for dependency in dependencies:
             if dependency.name == extension.name and not dependency.accepts(manifest.version):
                 raise ExtensionDependencyError(
-                    f'version {manifest.version} on disk would break "{row.name}", which needs '
+                    f'version {manifest.version} on disk would break "{name}", which needs '
                     f'"{dependency}"; the running version is kept',
                     extension=extension.name,
                     code="extension_breaks_dependents",
