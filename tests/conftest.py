@@ -33,6 +33,34 @@ def base_manifest(name: str = "sample-extension", **changes: Any) -> dict[str, A
     return document
 
 
+def fast_schema_accepts(document: Any) -> bool:
+    """Return whether the compiled (fast) schema check accepts *document*."""
+    from extensions_core.manifest.schema import _fast_validator
+
+    try:
+        _fast_validator()(document)
+    except Exception:
+        return False
+    return True
+
+
+def full_schema_errors(document: Any) -> list:
+    """Return jsonschema's findings for *document* (the full, slow path)."""
+    from extensions_core.manifest.schema import _validator
+
+    return list(_validator().iter_errors(document))
+
+
+@pytest.fixture
+def shipped(settings):
+    """Make the shipped extensions folder the only source, discovered and not yet loaded."""
+    from extensions_core.services import extension_discover
+
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [SHIPPED], "ENTRY_POINTS": False}
+    extension_discover(load_new=False)
+    return SHIPPED
+
+
 def write_extension(
     root: Path, name: str, *, manifest: dict[str, Any] | None = None, code: str | None = None, **changes: Any
 ) -> Path:

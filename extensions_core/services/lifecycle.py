@@ -21,7 +21,6 @@ from extensions_core.dependencies import dependents_of
 from extensions_core.exceptions import (
     ExtensionDependencyError,
     ExtensionError,
-    ExtensionLoadError,
     ExtensionNotFoundError,
     ExtensionStateError,
     ManifestError,
@@ -404,16 +403,3 @@ def extension_disable(*, name: str, cascade: bool = False) -> Extension:
         _unload_with_dependents(extension, cascade=cascade, final_status=Status.DISABLED)
         return _save(extension, is_enabled=False)
     return _save(extension, is_enabled=False, status=Status.DISABLED)
-
-
-__all__ = [
-    "ExtensionLoadError",
-    "extension_disable",
-    "extension_enable",
-    "extension_get",
-    "extension_load",
-    "extension_record_error",
-    "extension_reload",
-    "extension_unload",
-    "manifest_fields",
-]

@@ -9,16 +9,14 @@ import pytest
 from extensions_core.manifest import read_manifest
 from extensions_core.registry import registry
 from extensions_core.sdk import TaskContext
-from extensions_core.services import extension_discover, extension_load
+from extensions_core.services import extension_load
 from tests.conftest import SHIPPED
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def extension(settings):
-    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [SHIPPED], "ENTRY_POINTS": False}
-    extension_discover(load_new=False)
+def extension(shipped):
     extension_load(name="background-task-extension")
     return registry.entries["background-task-extension"].instance
 

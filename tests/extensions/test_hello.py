@@ -10,16 +10,14 @@ from django.test import RequestFactory
 from extensions_core.manifest import read_manifest
 from extensions_core.registry import registry
 from extensions_core.sdk import RequestError
-from extensions_core.services import extension_discover, extension_load
+from extensions_core.services import extension_load
 from tests.conftest import CORPUS, SHIPPED
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hello(settings):
-    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [SHIPPED], "ENTRY_POINTS": False}
-    extension_discover(load_new=False)
+def hello(shipped):
     extension_load(name="hello-extension")
     return registry.entries["hello-extension"].instance
 
