@@ -10,3 +10,6 @@ class ExtensionsCoreConfig(AppConfig):
 
     def ready(self) -> None:
         from extensions_core import checks  # noqa: F401 - registers the system checks
+        from extensions_core.permissions import connect_access_signals
+
+        connect_access_signals()

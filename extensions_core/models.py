@@ -44,6 +44,9 @@ class Extension(models.Model):
     revision = models.PositiveIntegerField(
         default=0, help_text="Bumped on every load and reload; processes re-import when it changes."
     )
+    config_version = models.PositiveIntegerField(
+        default=0, help_text="Bumped on every configuration change; processes call configure() when it changes."
+    )
     loaded_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     discovered_at = models.DateTimeField(null=True, blank=True)
@@ -74,6 +77,9 @@ class RegistryState(models.Model):
     """
 
     generation = models.BigIntegerField(default=0)
+    access_generation = models.BigIntegerField(
+        default=0, help_text="Grows with every change of users, groups or permissions; drops cached access rules."
+    )
     changed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -81,3 +87,23 @@ class RegistryState(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.generation}"
+
+
+class ProcessHeartbeat(models.Model):
+    """A worker or beat process saying it is alive; health counts those seen recently."""
+
+    class Role(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    role = models.CharField(max_length=10, choices=Role.choices)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["role", "hostname", "pid"], name="one_heartbeat_per_process")]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.hostname}:{self.pid}"

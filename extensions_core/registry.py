@@ -27,6 +27,8 @@ class LoadedExtension:
     module_name: str
     folder: Path
     loaded_at: datetime
+    extension_id: int = 0
+    config_version: int = 0
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Registry:
     # on every check; a new revision (reload) retries.
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     applied_generation: int | None = None
+    # The shared access generation as last read with the change marker (see permissions.py).
+    access_generation: int | None = None
     last_checked: float = float("-inf")
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -88,6 +92,7 @@ class Registry:
             self.entries.clear()
             self.failures.clear()
             self.applied_generation = None
+            self.access_generation = None
             self.last_checked = float("-inf")
 
 

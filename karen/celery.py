@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "karen.settings")
 
@@ -10,3 +11,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "karen.settings")
 app = Celery("karen", task_cls="extensions_core.tasks:ExtensionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["extensions_core"])
+
+
+@worker_ready.connect
+def _worker_ready(**kwargs):
+    from extensions_core.workers import on_worker_ready
+
+    on_worker_ready(**kwargs)
+
+
+@worker_shutdown.connect
+def _worker_shutdown(**kwargs):
+    from extensions_core.workers import on_worker_shutdown
+
+    on_worker_shutdown(**kwargs)

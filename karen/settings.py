@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",
     "drf_spectacular",
     "guardian",
     "django_celery_beat",
@@ -135,7 +136,7 @@ if not REDIS_URL:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "extensions_core.schedules:PlatformScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -155,16 +156,44 @@ GUARDIAN_RAISE_403 = False
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token first: its WWW-Authenticate header makes missing credentials a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "extensions_core.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "extensions_core.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "extensions_core.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("KAREN_THROTTLE_ANON", "120/min"),
+        "user": env_str("KAREN_THROTTLE_USER", "6000/min"),
+        "login": env_str("KAREN_THROTTLE_LOGIN", "10/min"),
+    },
+}
+REST_KNOX = {
+    "TOKEN_TTL": None,  # expiry is chosen per token (tokens create --expires-days)
+    "TOKEN_PREFIX": "karen_",
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Karen Extensions API",
-    "DESCRIPTION": "Manage extensions, call their endpoints and run their background tasks.",
+    "DESCRIPTION": (
+        "Manage extensions, call their endpoints and run their background tasks. Authenticate with "
+        "`Authorization: Token <token>` (`manage.py tokens create USERNAME`) or a session."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "GENERATOR_CLASS": "extensions_core.api.schema.PlatformSchemaGenerator",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExtensionStatusEnum": "extensions_core.models.Extension.Status",
+        "HealthStatusEnum": ["ok", "degraded", "down"],
+    },
 }
 
 # --- Static files, i18n -------------------------------------------------------

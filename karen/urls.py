@@ -1,12 +1,13 @@
-"""Root URLs: admin, API and its documentation."""
+"""Root URLs: admin (login rate limited) and the API."""
 
 from django.contrib import admin
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.urls import include, path
+
+from extensions_core.api.throttling import throttle_login_view
+
+admin.site.login = throttle_login_view(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("extensions_core.api.urls")),
 ]

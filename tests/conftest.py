@@ -106,9 +106,11 @@ def extensions_root(tmp_path: Path, settings) -> Path:
 def clean_registry():
     """Unload whatever a test loaded in this process, so tests never see each other's extensions."""
     yield
+    from extensions_core.permissions import access_cache
     from extensions_core.registry import registry
     from extensions_core.services.propagation import registry_unload_here
 
+    access_cache.clear()
     for name in reversed(registry.names()):
         registry_unload_here(name)
     registry.reset()

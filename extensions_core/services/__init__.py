@@ -6,6 +6,7 @@ rescans the sources; `propagation` keeps each process's registry in step.
 
 from extensions_core.services.discovery import DiscoveryReport, extension_discover
 from extensions_core.services.lifecycle import (
+    extension_configure,
     extension_disable,
     extension_enable,
     extension_get,
@@ -22,6 +23,7 @@ from extensions_core.services.propagation import (
 )
 
 __all__ = [
+    "extension_configure",
     "DiscoveryReport",
     "extension_disable",
     "extension_discover",

@@ -7,7 +7,7 @@ process follows within a second. Extension code runs outside transactions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,7 +226,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         extension_record_error(locked, error)
         raise
     registry_unload_here(locked.name)
-    registry.register(loaded)
+    registry.register(replace(loaded, extension_id=locked.pk, config_version=locked.config_version))
     return _save(
         locked,
         status=Status.ACTIVE,
@@ -403,3 +403,21 @@ def extension_disable(*, name: str, cascade: bool = False) -> Extension:
         _unload_with_dependents(extension, cascade=cascade, final_status=Status.DISABLED)
         return _save(extension, is_enabled=False)
     return _save(extension, is_enabled=False, status=Status.DISABLED)
+
+
+def extension_configure(*, name: str, config: dict) -> Extension:
+    """Replace the stored configuration of *name* and apply it in every process that runs it.
+
+    The configuration is validated against the manifest's settings schema
+    (defaults filled in) before anything is written; raise ConfigurationError
+    listing every problem, ExtensionNotFoundError for an unknown name.
+    """
+    extension = extension_get(name)
+    manifest = Manifest.from_document(extension.manifest)
+    effective = effective_config(manifest, config)
+    extension = _save(extension, config=config, config_version=extension.config_version + 1)
+    loaded = registry.entries.get(name)
+    if loaded is not None:
+        loaded.instance.configure(effective)
+        registry.entries[name] = replace(loaded, config_version=extension.config_version)
+    return extension

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from extensions_core.loader import load_extension, unload_extension
 from extensions_core.manifest import Manifest
 from extensions_core.manifest.model import dependency_names
 from extensions_core.models import Extension, RegistryState
-from extensions_core.registry import registry
+from extensions_core.registry import LoadedExtension, registry
 
 logger = logging.getLogger(__name__)
 MARKER_ID = 1
@@ -40,13 +41,20 @@ def registry_generation_bump() -> None:
         RegistryState.objects.get_or_create(pk=MARKER_ID, defaults={"generation": 1})
 
 
-def registry_generation() -> int:
-    """Return the current shared generation (0 before any change)."""
+def registry_generations() -> tuple[int, int]:
+    """Return the shared (extension, access) generations, (0, 0) before any change."""
     # A bare cursor: building the ORM query costs 25x the read itself (bench/change_check.py).
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT generation FROM {RegistryState._meta.db_table} WHERE id = %s", [MARKER_ID])
+        cursor.execute(
+            f"SELECT generation, access_generation FROM {RegistryState._meta.db_table} WHERE id = %s", [MARKER_ID]
+        )
         row = cursor.fetchone()
-    return row[0] if row else 0
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def registry_generation() -> int:
+    """Return the current shared extension generation (0 before any change)."""
+    return registry_generations()[0]
 
 
 def _check_interval() -> float:
@@ -68,12 +76,12 @@ def registry_sync(*, force: bool = False) -> bool:
         return False
     try:
         registry.last_checked = now
-        generation = registry_generation()
+        generation, registry.access_generation = registry_generations()
         if generation == registry.applied_generation and not force:
             return False
         rows = list(
             Extension.objects.filter(status=Extension.Status.ACTIVE).values(
-                "name", "revision", "path", "manifest", "config"
+                "id", "name", "revision", "config_version", "path", "manifest", "config"
             )
         )
         _apply(rows)
@@ -94,7 +102,10 @@ def _apply(rows: list[dict]) -> None:
     for name in dependency_order(graph):
         row = wanted[name]
         failed = registry.failures.get(name)
-        if name in registry.entries or (failed and failed[0] == row["revision"]):
+        if name in registry.entries:
+            _reconfigure(registry.entries[name], row)
+            continue
+        if failed and failed[0] == row["revision"]:
             continue
         try:
             # Validated by the process that loaded it; trusted as stored.
@@ -110,7 +121,21 @@ def _apply(rows: list[dict]) -> None:
             registry.failures[name] = (row["revision"], error.message)
             logger.error("Could not load in this process: %s", error.message)
             continue
-        registry.register(loaded)
+        registry.register(replace(loaded, extension_id=row["id"], config_version=row["config_version"]))
+
+
+def _reconfigure(loaded: LoadedExtension, row: dict) -> None:
+    """Hand a changed configuration to a loaded extension (no reload)."""
+    if loaded.config_version == row["config_version"]:
+        return
+    try:
+        loaded.instance.configure(effective_config(loaded.manifest, row["config"]))
+    except Exception:
+        # The extension keeps its previous configuration; the row stays the truth and
+        # the next change retries. Logged with the traceback for the operator.
+        logger.exception('Extension "%s": configure() failed in this process', loaded.name)
+        return
+    registry.entries[loaded.name] = replace(loaded, config_version=row["config_version"])
 
 
 def registry_unload_here(name: str) -> str | None:

@@ -1,0 +1,51 @@
+"""Schema downloads: the platform's (YAML or ?format=json) and one extension's alone."""
+
+from __future__ import annotations
+
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from extensions_core.api.schema import PlatformSchemaGenerator, extension_schema
+from extensions_core.selectors import extension_get_for_user
+
+DOWNLOAD = OpenApiParameter(
+    "download", bool, description="Answer as an attachment (karen-extensions.yaml / .json) instead of inline."
+)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema of the platform and the extensions the caller may see."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        response = super().get(request, *args, **kwargs)
+        return _maybe_attachment(request, response, "karen-extensions")
+
+
+class ExtensionSchemaView(SpectacularAPIView):
+    """The OpenAPI schema of one extension alone."""
+
+    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
+
+    @extend_schema(
+        operation_id="extensions_schema",
+        summary="Download the OpenAPI schema of one extension alone",
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH), DOWNLOAD],
+        responses={(200, "application/vnd.oai.openapi"): dict, (200, "application/json"): dict},
+        tags=["extensions"],
+    )
+    def get(self, request: Request, name: str) -> Response:
+        extension_get_for_user(request.user, name)
+        generator = PlatformSchemaGenerator(urlconf=self.urlconf, api_version=self.api_version)
+        schema = extension_schema(generator.get_schema(request=request, public=self.serve_public), name)
+        return _maybe_attachment(request, Response(schema), name)
+
+
+def _maybe_attachment(request: Request, response: Response, stem: str) -> Response:
+    if request.query_params.get("download") in ("1", "true", "yes"):
+        extension = "json" if request.query_params.get("format") == "json" else "yaml"
+        response["Content-Disposition"] = f'attachment; filename="{stem}.{extension}"'
+    return response

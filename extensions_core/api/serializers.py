@@ -1,0 +1,210 @@
+"""Input and output serializers: shape only, no rules."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from extensions_core.models import Extension
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="JSON path of the offending value ('' for the whole input).")
+    code = serializers.CharField(help_text="Stable snake_case code.")
+    message = serializers.CharField(help_text="What is wrong and how to fix it.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error body of the API."""
+
+    code = serializers.CharField(help_text="Stable snake_case code, e.g. extension_not_found.")
+    message = serializers.CharField(help_text="What went wrong, written for the person who must fix it.")
+    problems = ProblemSerializer(many=True, required=False, help_text="Every problem found, when there are several.")
+
+
+class EndpointSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Full path, e.g. /api/extensions/hello-extension/hello/{name}.")
+    methods = serializers.ListField(child=serializers.CharField())
+    permissions = serializers.ListField(child=serializers.CharField(), help_text="Roles; any one suffices.")
+    public = serializers.BooleanField()
+    description = serializers.CharField(allow_blank=True)
+
+
+class TaskSummarySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    function = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    schedule = serializers.CharField(allow_null=True)
+    interval_seconds = serializers.IntegerField(allow_null=True)
+    enabled = serializers.BooleanField()
+    triggers = serializers.ListField(child=serializers.CharField(), help_text="Event names that start the task.")
+
+
+class ExtensionSerializer(serializers.ModelSerializer):
+    """An extension in lists."""
+
+    enabled = serializers.BooleanField(source="is_enabled", read_only=True)
+    capabilities = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Extension
+        fields = [
+            "name",
+            "display_name",
+            "version",
+            "description",
+            "author",
+            "license",
+            "category",
+            "status",
+            "enabled",
+            "error_code",
+            "error_message",
+            "capabilities",
+            "revision",
+            "loaded_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_capabilities(self, extension: Extension) -> dict[str, bool]:
+        return dict(extension.manifest.get("capabilities") or {})
+
+
+class ExtensionDetailSerializer(ExtensionSerializer):
+    """One extension: its manifest, state, error, endpoints and tasks."""
+
+    manifest = serializers.JSONField(read_only=True, help_text="extension.json as loaded or last read.")
+    manifest_warnings = ProblemSerializer(many=True, read_only=True)
+    endpoints = serializers.SerializerMethodField()
+    tasks = serializers.SerializerMethodField()
+    source = serializers.CharField(read_only=True)
+    error_traceback = serializers.CharField(read_only=True)
+
+    class Meta(ExtensionSerializer.Meta):
+        fields = [
+            *ExtensionSerializer.Meta.fields,
+            "source",
+            "error_traceback",
+            "manifest",
+            "manifest_warnings",
+            "endpoints",
+            "tasks",
+        ]
+        read_only_fields = fields
+
+    def get_endpoints(self, extension: Extension) -> list[dict]:
+        endpoints = (extension.manifest.get("api") or {}).get("endpoints") or []
+        return EndpointSerializer(
+            [
+                {
+                    "path": f"/api/extensions/{extension.name}{item.get('path', '')}",
+                    "methods": item.get("methods", []),
+                    "permissions": item.get("permissions", []),
+                    "public": bool(item.get("public", False)),
+                    "description": item.get("description", ""),
+                }
+                for item in endpoints
+            ],
+            many=True,
+        ).data
+
+    def get_tasks(self, extension: Extension) -> list[dict]:
+        tasks = extension.manifest.get("background_tasks") or []
+        return TaskSummarySerializer(
+            [
+                {
+                    "name": task.get("name", ""),
+                    "function": task.get("function", ""),
+                    "description": task.get("description", ""),
+                    "schedule": task.get("schedule"),
+                    "interval_seconds": task.get("interval_seconds"),
+                    "enabled": task.get("enabled", True),
+                    "triggers": [trigger.get("event", "") for trigger in task.get("triggers", [])],
+                }
+                for task in tasks
+            ],
+            many=True,
+        ).data
+
+
+class LifecycleQuerySerializer(serializers.Serializer):
+    cascade = serializers.BooleanField(
+        default=False, help_text="unload/disable: also unload the extensions that depend on this one."
+    )
+
+
+class ExtensionHealthSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.CharField(help_text="The extension's status.")
+    healthy = serializers.BooleanField()
+    details = serializers.DictField(help_text="What the extension's health_check() returned.")
+    error = serializers.CharField(allow_blank=True, help_text="Why it is unhealthy, when it is.")
+    checked_at = serializers.DateTimeField()
+
+
+class ComponentHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    detail = serializers.CharField(allow_blank=True)
+    latency_ms = serializers.FloatField(allow_null=True, required=False)
+    count = serializers.IntegerField(required=False)
+
+
+class SystemHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"], help_text="Worst of the components.")
+    database = ComponentHealthSerializer()
+    broker = ComponentHealthSerializer()
+    workers = ComponentHealthSerializer()
+    beat = ComponentHealthSerializer()
+    extensions = serializers.DictField(child=serializers.IntegerField(), help_text="Visible extensions by status.")
+    checked_at = serializers.DateTimeField()
+
+
+class SystemStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Extensions visible to the caller.")
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_category = serializers.DictField(child=serializers.IntegerField())
+    by_capability = serializers.DictField(child=serializers.IntegerField())
+    endpoints = serializers.IntegerField(help_text="Declared endpoints of the visible extensions.")
+    tasks = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Declared tasks of the visible extensions: total, scheduled, event_triggered, manual.",
+    )
+
+
+class DiscoveredSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True)
+    folder = serializers.CharField()
+    source = serializers.CharField()
+    valid = serializers.BooleanField()
+    error = ErrorSerializer(allow_null=True)
+
+
+class DiscoverySerializer(serializers.Serializer):
+    found = DiscoveredSerializer(many=True)
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    missing = serializers.ListField(child=serializers.CharField())
+    loaded = serializers.ListField(child=serializers.CharField())
+    load_errors = serializers.DictField(child=serializers.CharField())
+
+
+class ExtensionConfigSerializer(serializers.Serializer):
+    config = serializers.DictField(help_text="The stored configuration (PUT replaces it).")
+    effective = serializers.DictField(read_only=True, help_text="Stored values over the schema's defaults.")
+    schema = serializers.DictField(read_only=True, allow_null=True, help_text="The manifest's settings schema.")
+    config_version = serializers.IntegerField(read_only=True)
+
+
+class ConfigUpdateSerializer(serializers.Serializer):
+    config = serializers.DictField(help_text="The new configuration; validated against the settings schema.")
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    expires_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown only once.")
+    expiry = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,222 @@
+"""Who may do what: permission codenames, grant/revoke helpers over django-guardian, and the checks.
+
+The single home of access rules, used by the API, the admin and the commands.
+A user's access (superuser flag, model-wide permissions, roles = group names,
+object permissions) is read once per process and kept until the shared access
+generation moves, which happens in the same transaction as any change of
+users, groups or permissions; so a check costs no query in the common case.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import F, Model
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from guardian.models import GroupObjectPermission, UserObjectPermission
+from guardian.shortcuts import assign_perm, remove_perm
+
+from extensions_core.manifest import Endpoint
+from extensions_core.models import Extension, RegistryState
+from extensions_core.registry import registry
+
+APP = "extensions_core"
+VIEW_EXTENSION = "view_extension"
+USE_EXTENSION = "use_extension"
+MANAGE_EXTENSION = "manage_extension"
+EXTENSION_PERMISSIONS = (VIEW_EXTENSION, USE_EXTENSION, MANAGE_EXTENSION)
+# Holding any of these makes an extension visible; using or managing it implies seeing it.
+VISIBLE_WITH = EXTENSION_PERMISSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one user may do, outside the per-request user flags (active, superuser)."""
+
+    global_permissions: frozenset[str]
+    roles: frozenset[str]
+    object_permissions: dict[tuple[int, str], frozenset[str]]
+
+    def holds(self, codename: str, obj: Model | None = None) -> bool:
+        """Return whether the permission *codename* of our app is held model-wide or on *obj*."""
+        if f"{APP}.{codename}" in self.global_permissions:
+            return True
+        if obj is None:
+            return False
+        content_type = ContentType.objects.get_for_model(obj)
+        return codename in self.object_permissions.get((content_type.pk, str(obj.pk)), frozenset())
+
+
+NO_ACCESS = Access(frozenset(), frozenset(), {})
+
+
+class _AccessCache:
+    """Per-process cache of Access by user id, emptied when the access generation moves."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.entries: dict[int, Access] = {}
+        self.lock = threading.Lock()
+
+    def observe(self, generation: int) -> None:
+        with self.lock:
+            if generation != self.generation:
+                self.generation = generation
+                self.entries = {}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.generation = None
+            self.entries = {}
+
+
+access_cache = _AccessCache()
+
+
+def access_of(user) -> Access:
+    """Return the Access of *user* (read from the database once per process and generation)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_ACCESS
+    if registry.access_generation is not None:
+        access_cache.observe(registry.access_generation)
+    cached = access_cache.entries.get(user.pk)
+    if cached is not None:
+        return cached
+    groups = list(user.groups.values_list("pk", "name"))
+    group_ids = [pk for pk, _ in groups]
+    global_permissions = frozenset(
+        f"{app}.{codename}"
+        for app, codename in Permission.objects.filter(user=user).values_list("content_type__app_label", "codename")
+    ) | frozenset(
+        f"{app}.{codename}"
+        for app, codename in Permission.objects.filter(group__in=group_ids).values_list(
+            "content_type__app_label", "codename"
+        )
+    )
+    objects: dict[tuple[int, str], set[str]] = {}
+    rows = list(
+        UserObjectPermission.objects.filter(user=user).values_list(
+            "content_type_id", "object_pk", "permission__codename"
+        )
+    )
+    if group_ids:
+        rows += GroupObjectPermission.objects.filter(group__in=group_ids).values_list(
+            "content_type_id", "object_pk", "permission__codename"
+        )
+    for content_type_id, object_pk, codename in rows:
+        objects.setdefault((content_type_id, str(object_pk)), set()).add(codename)
+    access = Access(
+        global_permissions=global_permissions,
+        roles=frozenset(name for _, name in groups),
+        object_permissions={key: frozenset(value) for key, value in objects.items()},
+    )
+    with access_cache.lock:
+        access_cache.entries[user.pk] = access
+    return access
+
+
+def is_superuser(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def can_view_extension(user, extension: Extension) -> bool:
+    """Return whether *user* may see *extension* (view, use or manage, model-wide or on it)."""
+    if is_superuser(user):
+        return True
+    access = access_of(user)
+    return any(access.holds(codename, extension) for codename in VISIBLE_WITH)
+
+
+def can_use_extension(user, extension: Extension) -> bool:
+    """Return whether *user* holds use_extension on *extension* (or model-wide)."""
+    return is_superuser(user) or access_of(user).holds(USE_EXTENSION, extension)
+
+
+def can_manage_extension(user, extension: Extension | None = None) -> bool:
+    """Return whether *user* may load, unload, reload, enable, disable and configure *extension*.
+
+    Without an extension: whether the user holds manage_extension model-wide
+    (needed for platform-wide actions such as discover).
+    """
+    return is_superuser(user) or access_of(user).holds(MANAGE_EXTENSION, extension)
+
+
+def can_call_endpoint(user, extension: Extension, endpoint: Endpoint) -> bool:
+    """Return whether *user* may call *endpoint* of *extension*.
+
+    Public endpoints admit anyone. Otherwise the caller needs use_extension
+    and, when the endpoint lists roles, membership of any one of them;
+    superusers pass.
+    """
+    if endpoint.is_public:
+        return True
+    if is_superuser(user):
+        return True
+    if not can_use_extension(user, extension):
+        return False
+    return not endpoint.permissions or bool(access_of(user).roles & set(endpoint.permissions))
+
+
+def visible_extension_ids(user) -> set[int] | None:
+    """Return the ids of extensions *user* may see, or None when it may see all of them."""
+    if is_superuser(user):
+        return None
+    access = access_of(user)
+    if any(f"{APP}.{codename}" in access.global_permissions for codename in VISIBLE_WITH):
+        return None
+    content_type = ContentType.objects.get_for_model(Extension)
+    return {
+        int(object_pk)
+        for (content_type_id, object_pk), codenames in access.object_permissions.items()
+        if content_type_id == content_type.pk and codenames & set(VISIBLE_WITH)
+    }
+
+
+def grant(holder, codename: str, obj: Model | None = None) -> None:
+    """Give *holder* (a user or group) the permission *codename*, on *obj* or model-wide."""
+    assign_perm(f"{APP}.{codename}", holder, obj)
+
+
+def revoke(holder, codename: str, obj: Model | None = None) -> None:
+    """Take the permission *codename* back from *holder*, on *obj* or model-wide."""
+    remove_perm(f"{APP}.{codename}", holder, obj)
+
+
+def access_generation_bump(**kwargs) -> None:
+    """Tell every process to drop cached access rules; runs inside the changing transaction.
+
+    This process forgets at once; the others when their next change check reads the marker.
+    """
+    access_cache.clear()
+    updated = RegistryState.objects.filter(pk=1).update(access_generation=F("access_generation") + 1)
+    if not updated:
+        RegistryState.objects.get_or_create(pk=1, defaults={"access_generation": 1})
+
+
+def connect_access_signals() -> None:
+    """Bump the access generation whenever users, groups or permissions change (models we do not own)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    for model in (UserObjectPermission, GroupObjectPermission, Group, Permission, user_model):
+        post_save.connect(access_generation_bump, sender=model, dispatch_uid=f"karen-access-save-{model.__name__}")
+        post_delete.connect(access_generation_bump, sender=model, dispatch_uid=f"karen-access-delete-{model.__name__}")
+    for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(access_generation_bump, sender=through, dispatch_uid=f"karen-access-m2m-{through.__name__}")
+
+
+__all__: Iterable[str] = (
+    "Access",
+    "access_of",
+    "can_call_endpoint",
+    "can_manage_extension",
+    "can_use_extension",
+    "can_view_extension",
+    "grant",
+    "revoke",
+    "visible_extension_ids",
+)
