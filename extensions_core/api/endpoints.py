@@ -96,7 +96,7 @@ class ExtensionEndpointView(APIView):
     def handle(self, request: Request, name: str, path: str) -> Response:
         loaded = registry.get(name)
         if loaded is None:
-            raise ExtensionNotFoundError(name)
+            return self._not_loaded(request, name)
         method = request.method.upper()
         candidates = [route for route in route_table.for_extension(name) if route.pattern.match(path)]
         route = next((item for item in candidates if method in item.handlers), None)
@@ -111,6 +111,19 @@ class ExtensionEndpointView(APIView):
             return Response(error_body("route_not_found", f'Extension "{name}" declares no route {path}'), status=404)
         parameters = route.pattern.match(path).groupdict()
         return self._call(route, method, request, parameters)
+
+    def _not_loaded(self, request: Request, name: str) -> Response:
+        """404 for a route of an extension that is not loaded: "not loaded" to those who may see it."""
+        extension = Extension.objects.filter(name=name).first()
+        if extension is None or not can_view_extension(request.user, extension):
+            raise ExtensionNotFoundError(name)
+        return Response(
+            error_body(
+                "extension_not_loaded",
+                f'Extension "{name}" is {extension.get_status_display()}; its routes answer while it is active',
+            ),
+            status=404,
+        )
 
     def _admit(self, request: Request, extension: Extension, route: MountedRoute | None) -> None:
         user = request.user

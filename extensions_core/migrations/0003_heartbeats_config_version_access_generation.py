@@ -4,34 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('extensions_core', '0002_registry_state_row'),
+        ("extensions_core", "0002_registry_state_row"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='extension',
-            name='config_version',
-            field=models.PositiveIntegerField(default=0, help_text='Bumped on every configuration change; processes call configure() when it changes.'),
+            model_name="extension",
+            name="config_version",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Bumped on every configuration change; processes call configure() when it changes."
+            ),
         ),
         migrations.AddField(
-            model_name='registrystate',
-            name='access_generation',
-            field=models.BigIntegerField(default=0, help_text='Grows with every change of users, groups or permissions; drops cached access rules.'),
+            model_name="registrystate",
+            name="access_generation",
+            field=models.BigIntegerField(
+                default=0,
+                help_text="Grows with every change of users, groups or permissions; drops cached access rules.",
+            ),
         ),
         migrations.CreateModel(
-            name='ProcessHeartbeat',
+            name="ProcessHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('worker', 'Celery worker'), ('beat', 'Celery beat')], max_length=10)),
-                ('hostname', models.CharField(max_length=255)),
-                ('pid', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField(db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(choices=[("worker", "Celery worker"), ("beat", "Celery beat")], max_length=10),
+                ),
+                ("hostname", models.CharField(max_length=255)),
+                ("pid", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('role', 'hostname', 'pid'), name='one_heartbeat_per_process')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("role", "hostname", "pid"), name="one_heartbeat_per_process")
+                ],
             },
         ),
     ]
