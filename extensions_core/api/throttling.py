@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -9,6 +10,10 @@ class LoginRateThrottle(SimpleRateThrottle):
     """Limit password attempts per client address (rate "login": KAREN_THROTTLE_LOGIN)."""
 
     scope = "login"
+
+    def get_rate(self) -> str | None:
+        # Read at call time (DRF binds THROTTLE_RATES at import), so a changed setting applies.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

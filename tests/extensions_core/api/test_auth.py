@@ -1,0 +1,189 @@
+"""Authentication: hashed tokens with expiry and revocation, session auth with CSRF, login rate limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.extensions_core.api.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+LIST = "/api/extensions/"
+
+
+def create_token(username: str, *args: str) -> str:
+    out = StringIO()
+    call_command("tokens", "create", username, *args, stdout=out)
+    return out.getvalue().split()[-1]
+
+
+def with_token(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="correct horse battery staple")
+
+
+def test_tokens_create_prints_a_working_token_as_the_last_word(alice):
+    token = create_token("alice", "--expires-days", "3")
+
+    response = with_token(token).get(LIST)
+
+    assert response.status_code == 200
+    stored = AuthToken.objects.get(user=alice)
+    assert token not in (stored.digest, stored.token_key)
+    assert timedelta(days=2, hours=23) < stored.expiry - timezone.now() <= timedelta(days=3)
+
+
+def test_a_revoked_token_gets_401(alice):
+    token = create_token("alice")
+    call_command("tokens", "revoke", token, stdout=StringIO())
+
+    response = with_token(token).get(LIST)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json()["code"] == "authentication_failed"
+
+
+def test_an_expired_token_gets_401(alice):
+    token = create_token("alice", "--expires-days", "1")
+    AuthToken.objects.filter(user=alice).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    response = with_token(token).get(LIST)
+
+    assert response.status_code == 401
+    assert AuthToken.objects.filter(user=alice).count() == 0
+
+
+def test_a_token_of_an_inactive_user_gets_401(alice):
+    token = create_token("alice")
+    alice.is_active = False
+    alice.save()
+
+    assert with_token(token).get(LIST).status_code == 401
+
+
+def test_a_garbled_token_gets_401():
+    response = with_token("karen_not-a-real-token").get(LIST)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+
+
+def test_no_credentials_get_401_with_www_authenticate():
+    response = APIClient().get(LIST)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_revoking_an_unknown_token_fails_with_one_line():
+    with pytest.raises(CommandError) as caught:
+        call_command("tokens", "revoke", "karen_0000000000000000", stdout=StringIO())
+
+    assert str(caught.value) == "no such token (already revoked, expired, or mistyped)"
+
+
+def test_creating_a_token_for_an_unknown_user_fails():
+    with pytest.raises(CommandError) as caught:
+        call_command("tokens", "create", "nobody", stdout=StringIO())
+
+    assert 'no user "nobody"' in str(caught.value)
+
+
+def test_the_token_endpoint_trades_a_password_for_a_token(alice):
+    response = APIClient().post("/api/auth/token", {"username": "alice", "password": "correct horse battery staple"})
+
+    assert response.status_code == 201
+    assert with_token(response.json()["token"]).get(LIST).status_code == 200
+
+
+def test_the_token_endpoint_refuses_a_wrong_password_with_401(alice):
+    response = APIClient().post("/api/auth/token", {"username": "alice", "password": "wrong"})
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "Wrong username or password."
+
+
+def test_a_token_can_revoke_itself(alice):
+    token = create_token("alice")
+    client = with_token(token)
+
+    assert client.post("/api/auth/token/revoke").status_code == 204
+    assert client.get(LIST).status_code == 401
+
+
+def test_password_attempts_are_rate_limited_in_the_shared_cache(alice, settings):
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/min"},
+    }
+    client = APIClient()
+
+    codes = [client.post("/api/auth/token", {"username": "alice", "password": "wrong"}).status_code for _ in range(4)]
+
+    assert codes == [401, 401, 401, 429]
+    cache.clear()
+
+
+def test_admin_login_attempts_are_rate_limited(alice, client, settings):
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "2/min"},
+    }
+
+    codes = [client.post("/admin/login/", {"username": "alice", "password": "wrong"}).status_code for _ in range(3)]
+
+    assert codes == [200, 200, 429]
+    cache.clear()
+
+
+def test_session_writes_need_the_csrf_token():
+    superuser = make_user("superuser", None)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(superuser)
+
+    response = client.post("/api/extensions/discover")
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["message"]
+
+
+def test_session_writes_with_the_csrf_token_pass(settings, extensions_root):
+    superuser = make_user("superuser", None)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    client.get("/admin/")
+    csrf = client.cookies["csrftoken"].value if "csrftoken" in client.cookies else None
+    if csrf is None:
+        from django.middleware.csrf import _get_new_csrf_string
+
+        csrf = _get_new_csrf_string()
+        client.cookies["csrftoken"] = csrf
+
+    response = client.post("/api/extensions/discover", HTTP_X_CSRFTOKEN=csrf)
+
+    assert response.status_code == 200
+
+
+def test_session_reads_need_no_csrf_token():
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(make_user("viewer", None))
+
+    assert client.get(LIST).status_code == 200
