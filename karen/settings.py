@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "GENERATOR_CLASS": "extensions_core.api.schema.PlatformSchemaGenerator",
+    "DEFAULT_GENERATOR_CLASS": "extensions_core.api.schema.PlatformSchemaGenerator",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ExtensionStatusEnum": "extensions_core.models.Extension.Status",
