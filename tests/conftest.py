@@ -103,6 +103,12 @@ def extensions_root(tmp_path: Path, settings) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Passwords are not what these tests are about; the default hasher costs ~0.3 s per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def clean_registry():
     """Unload whatever a test loaded in this process, so tests never see each other's extensions."""
     yield

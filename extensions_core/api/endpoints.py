@@ -114,6 +114,8 @@ class ExtensionEndpointView(APIView):
 
     def _not_loaded(self, request: Request, name: str) -> Response:
         """404 for a route of an extension that is not loaded: "not loaded" to those who may see it."""
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
         extension = Extension.objects.filter(name=name).first()
         if extension is None or not can_view_extension(request.user, extension):
             raise ExtensionNotFoundError(name)

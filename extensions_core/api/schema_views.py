@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +31,7 @@ class ExtensionSchemaView(SpectacularAPIView):
     """The OpenAPI schema of one extension alone."""
 
     renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
+    permission_classes = [IsAuthenticated]
 
     def handle_exception(self, exc: Exception) -> Response:
         # Errors keep the API's JSON body, whatever format the schema was asked in.

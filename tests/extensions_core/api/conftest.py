@@ -7,6 +7,7 @@ import itertools
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -23,6 +24,14 @@ ROLES = (
     "manager",
     "superuser",
 )
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Throttle counters live in the shared cache; user ids repeat across tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
