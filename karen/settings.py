@@ -190,6 +190,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "DEFAULT_GENERATOR_CLASS": "extensions_core.api.schema.PlatformSchemaGenerator",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "extensions_core.api.schema.document_throttling",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ExtensionStatusEnum": "extensions_core.models.Extension.Status",
         "HealthStatusEnum": ["ok", "degraded", "down"],

@@ -11,3 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("extensions_core.api.urls")),
 ]
+
+handler404 = "extensions_core.api.errors.api_not_found"
+handler500 = "extensions_core.api.errors.api_server_error"

@@ -105,3 +105,23 @@ def exception_handler(error: Exception, context: dict) -> Response | None:
         detail = error.detail if isinstance(error.detail, str) else str(error.detail)
         body = error_body(code, str(detail))
     return Response(body, status=error.status_code, headers=headers)
+
+
+def api_not_found(request, exception=None):
+    """Django's 404 handler: the API's JSON error body under /api/, the usual page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", f"No API path {request.path}"), status=404)
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    """Django's 500 handler: the API's JSON error body under /api/, the usual page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "The server failed; the error is in its log"), status=500)
+    return server_error(request)

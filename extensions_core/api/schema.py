@@ -25,8 +25,22 @@ ERROR_RESPONSES = {
     "401": "No or bad credentials.",
     "403": "Authenticated, but not allowed (needs use_extension and one of the roles).",
     "404": "No such extension or route, or not visible to the caller.",
+    "429": "Too many requests; retry after the Retry-After header's seconds.",
     "500": "The extension's view failed.",
 }
+THROTTLED = {
+    "description": "Too many requests; retry after the Retry-After header's seconds.",
+    "content": {"application/json": {"schema": ERROR_REF}},
+}
+
+
+def document_throttling(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: every operation can be throttled (shared rate limits), so each documents 429."""
+    for item in result.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                operation.setdefault("responses", {}).setdefault("429", THROTTLED)
+    return result
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from extensions_core.api.schema import PlatformSchemaGenerator, extension_schema
+from extensions_core.api.views import NAME, errors
 from extensions_core.selectors import extension_get_for_user
 
 DOWNLOAD = OpenApiParameter(
@@ -43,8 +44,12 @@ class ExtensionSchemaView(SpectacularAPIView):
     @extend_schema(
         operation_id="extensions_schema",
         summary="Download the OpenAPI schema of one extension alone",
-        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH), DOWNLOAD],
-        responses={(200, "application/vnd.oai.openapi"): dict, (200, "application/json"): dict},
+        parameters=[NAME, DOWNLOAD],
+        responses={
+            (200, "application/vnd.oai.openapi"): dict,
+            (200, "application/json"): dict,
+            **errors(401, 404),
+        },
         tags=["extensions"],
     )
     def get(self, request: Request, name: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from extensions_core.models import Extension
@@ -199,9 +200,13 @@ class ConfigUpdateSerializer(serializers.Serializer):
     config = serializers.DictField(help_text="The new configuration; validated against the settings schema.")
 
 
+# Documents in the schema what DRF's CharField enforces anyway: no NUL characters.
+NO_NUL = RegexValidator(r"^[^\x00]*$", "Null characters are not allowed.")
+
+
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    username = serializers.CharField(validators=[NO_NUL])
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, validators=[NO_NUL])
     expires_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
 
 

@@ -47,7 +47,9 @@ from extensions_core.services import (
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     """Document the error body for each status in *codes*."""
-    return {code: OpenApiResponse(ErrorSerializer, description=DESCRIPTIONS[code]) for code in codes}
+    return {
+        (code, "application/json"): OpenApiResponse(ErrorSerializer, description=DESCRIPTIONS[code]) for code in codes
+    }
 
 
 DESCRIPTIONS = {
@@ -57,7 +59,8 @@ DESCRIPTIONS = {
     404: "No such extension, or not visible to the caller.",
     409: "The extension is not in a state that allows this.",
 }
-NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Extension name.")
+NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Extension name.", pattern=NAME_PATTERN)
 CASCADE = OpenApiParameter(
     "cascade", bool, OpenApiParameter.QUERY, description="Also unload the extensions that depend on this one."
 )
@@ -102,7 +105,11 @@ class ExtensionViewSet(viewsets.GenericViewSet):
             OpenApiParameter("status", str, enum=Extension.Status.values, description="Only this status."),
             OpenApiParameter("category", str, description="Only this category."),
         ],
-        responses={200: ExtensionSerializer(many=True), **errors(400, 401)},
+        responses={
+            200: ExtensionSerializer(many=True),
+            **errors(400, 401),
+            (404, "application/json"): OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
         tags=["extensions"],
     )
     def list(self, request: Request) -> Response:
@@ -159,18 +166,17 @@ class ExtensionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="extensions_health",
         summary="Health of one extension (provided for every extension)",
-        description="200 when healthy, 503 when not (not loaded, failing, or its health_check() says so).",
+        description=(
+            "`healthy` is false when the extension is not loaded, fails to load in this process, or its "
+            "health_check() raises, times out or says so; `error` says why. The status is 200 either way: "
+            "the report itself succeeded."
+        ),
         parameters=[NAME],
-        responses={
-            200: ExtensionHealthSerializer,
-            503: OpenApiResponse(ExtensionHealthSerializer, description="Unhealthy."),
-            **errors(401, 404),
-        },
+        responses={200: ExtensionHealthSerializer, **errors(401, 404)},
         tags=["extensions"],
     )
     def health(self, request: Request, name: str) -> Response:
-        report = extension_health(self.visible(name))
-        return Response(report, status=status.HTTP_200_OK if report["healthy"] else status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(extension_health(self.visible(name)))
 
     @extend_schema(
         operation_id="extensions_config_retrieve",
@@ -244,17 +250,20 @@ class SystemHealthView(APIView):
     @extend_schema(
         operation_id="system_health",
         summary="Database, broker, workers, beat and extensions",
-        description="200 when every component is ok, 503 otherwise.",
+        description=(
+            "`status` is ok when every component is, degraded when the broker, workers or beat are not, "
+            "down when the database is unreachable. 200 unless down (then 503: this process cannot serve)."
+        ),
         responses={
             200: SystemHealthSerializer,
-            503: OpenApiResponse(SystemHealthSerializer, description="A component is down."),
+            503: OpenApiResponse(SystemHealthSerializer, description="The database is unreachable."),
             **errors(401),
         },
         tags=["system"],
     )
     def get(self, request: Request) -> Response:
         report = system_health(request.user)
-        return Response(report, status=200 if report["status"] == "ok" else 503)
+        return Response(report, status=503 if report["status"] == "down" else 200)
 
 
 class SystemStatsView(APIView):

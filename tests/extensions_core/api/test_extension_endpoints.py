@@ -252,5 +252,6 @@ def test_extension_health_is_provided_for_every_extension(client_as):
     assert healthy.status_code == 200
     assert healthy.json()["healthy"] is True
     assert healthy.json()["details"]["greeting_count"] == 0
-    assert unhealthy.status_code == 503
+    assert unhealthy.status_code == 200
+    assert unhealthy.json()["healthy"] is False
     assert unhealthy.json()["error"] == "the extension is not loaded"

@@ -37,8 +37,7 @@ OBJECT_OPERATIONS: dict[tuple[str, str], tuple[int, ...]] = {
 PLATFORM_OPERATIONS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/extensions/"): (401, 200, 200, 200, 200, 200, 200),
     ("POST", "/api/extensions/discover"): (401, 403, 403, 403, 403, 403, 200),
-    # No worker or beat runs during this test, so health is 503 ("degraded") for everyone it answers.
-    ("GET", "/api/extensions/system/health"): (401, 503, 503, 503, 503, 503, 503),
+    ("GET", "/api/extensions/system/health"): (401, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/extensions/system/stats"): (401, 200, 200, 200, 200, 200, 200),
     ("POST", "/api/auth/token"): (400, 400, 400, 400, 400, 400, 400),
     ("POST", "/api/auth/token/revoke"): (401, 204, 204, 204, 204, 204, 204),
@@ -98,7 +97,7 @@ def test_rbac_cell(platform, method, path, role, variant):
     response = client.generic(method, url, data=_body(method, path), content_type="application/json")
 
     assert response.status_code == want, response.content[:300]
-    if 400 <= want < 500:
+    if want >= 400:
         assert set(response.json()) <= {"code", "message", "problems"}
 
 
