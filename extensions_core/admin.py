@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 from guardian.admin import GuardedModelAdminMixin
+from knox.models import AuthToken
 
 from extensions_core.exceptions import ExtensionError
 from extensions_core.models import Extension
+from extensions_core.permissions import access_of, can_manage_extension
 from extensions_core.services import (
     extension_disable,
     extension_enable,
@@ -38,8 +43,15 @@ def _run_for_each(
     verb: str,
     service: Callable[[str], Extension],
 ) -> None:
-    """Call *service* per selected extension and report each outcome on its own line."""
+    """Call *service* per selected extension the user may manage; report each outcome on its own line."""
     for extension in queryset.order_by("name"):
+        if not can_manage_extension(request.user, extension):
+            modeladmin.message_user(
+                request,
+                f'{verb} refused: you may not manage "{extension.name}" (needs manage_extension).',
+                level=messages.ERROR,
+            )
+            continue
         try:
             result = service(extension.name)
         except ExtensionError as error:
@@ -131,7 +143,14 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Extension | None = None) -> bool:
         return request.user.has_perm("extensions_core.change_extension") or bool(
-            obj and request.user.has_perm("extensions_core.manage_extension", obj)
+            obj and can_manage_extension(request.user, obj)
+        )
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        """Whether the lifecycle actions are offered: the user manages some extension (checked per object)."""
+        user = request.user
+        return can_manage_extension(user) or any(
+            "manage_extension" in codenames for codenames in access_of(user).object_permissions.values()
         )
 
     @admin.display(description="status", ordering="status")
@@ -170,22 +189,86 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     def config_display(self, obj: Extension) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.config, indent=2, ensure_ascii=False))
 
-    @admin.action(description="Load selected extensions", permissions=["change"])
+    @admin.action(description="Load selected extensions", permissions=["manage"])
     def load_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Load", lambda name: extension_load(name=name))
 
-    @admin.action(description="Unload selected extensions", permissions=["change"])
+    @admin.action(description="Unload selected extensions", permissions=["manage"])
     def unload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Unload", lambda name: extension_unload(name=name))
 
-    @admin.action(description="Reload selected extensions", permissions=["change"])
+    @admin.action(description="Reload selected extensions", permissions=["manage"])
     def reload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Reload", lambda name: extension_reload(name=name))
 
-    @admin.action(description="Enable selected extensions", permissions=["change"])
+    @admin.action(description="Enable selected extensions", permissions=["manage"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Enable", lambda name: extension_enable(name=name))
 
-    @admin.action(description="Disable selected extensions", permissions=["change"])
+    @admin.action(description="Disable selected extensions", permissions=["manage"])
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
         _run_for_each(self, request, queryset, "Disable", lambda name: extension_disable(name=name))
+
+
+admin.site.unregister(AuthToken)
+
+
+class ApiTokenCreateForm(forms.ModelForm):
+    """Create a token for a user; its secret is shown once, in the confirmation message."""
+
+    expires_days = forms.IntegerField(
+        min_value=1, max_value=3650, initial=30, required=False, help_text="Leave empty for a token that never expires."
+    )
+
+    class Meta:
+        model = AuthToken
+        fields = ["user"]
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens: stored hashed; create shows the token once; delete revokes."""
+
+    list_display = ["token_key", "user", "created", "expiry", "is_expired"]
+    list_filter = ["created", "expiry"]
+    search_fields = ["token_key", "user__username"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["token_key", "user", "created", "expiry"]
+    actions = ["delete_selected"]
+
+    def get_form(self, request: HttpRequest, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return ["user", "expires_days"] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.display(boolean=True, description="expired")
+    def is_expired(self, token: AuthToken) -> bool:
+        return token.expiry is not None and token.expiry < timezone.now()
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        days = form.cleaned_data.get("expires_days")
+        instance, secret = AuthToken.objects.create(
+            form.cleaned_data["user"], expiry=timedelta(days=days) if days else None
+        )
+        for field in ("digest", "token_key", "created", "expiry"):
+            setattr(obj, field, getattr(instance, field))
+        self.message_user(
+            request,
+            f"Token for {instance.user.get_username()}, shown only now: {secret}",
+            level=messages.WARNING,
+        )
+
+    def response_add(self, request: HttpRequest, obj, post_url_continue=None):
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        return HttpResponseRedirect(reverse("admin:knox_authtoken_changelist"))

@@ -79,3 +79,68 @@ def test_a_user_without_permission_sees_no_actions(client, extensions):
     client.force_login(staff)
 
     assert client.get(CHANGELIST).status_code == 403
+
+
+TOKENS = "/admin/knox/authtoken/"
+
+
+def test_tokens_are_created_in_admin_and_shown_once(operator):
+    from knox.models import AuthToken
+
+    user = get_user_model().objects.create_user("api-client", password="x")
+
+    response = operator.post(f"{TOKENS}add/", {"user": user.pk, "expires_days": 7}, follow=True)
+
+    [message] = [str(item) for item in get_messages(response.wsgi_request)]
+    secret = message.split()[-1]
+    token = AuthToken.objects.get(user=user)
+    assert message.startswith("Token for api-client, shown only now: karen_")
+    assert token.token_key == secret[:15]
+    assert secret not in response.content.decode().replace(message, "")
+
+
+def test_tokens_are_revoked_in_admin(operator):
+    from knox.models import AuthToken
+
+    user = get_user_model().objects.create_user("api-client", password="x")
+    token, _ = AuthToken.objects.create(user, expiry=None)
+
+    operator.post(TOKENS, {"action": "delete_selected", "_selected_action": [token.pk], "post": "yes"})
+
+    assert AuthToken.objects.count() == 0
+
+
+def test_object_permissions_are_managed_in_admin(operator, extensions):
+    from django.contrib.auth.models import Group
+
+    extension = Extension.objects.get(name="valid-minimal")
+    Group.objects.create(name="team")
+
+    page = operator.get(f"{CHANGELIST}{extension.pk}/permissions/")
+    operator.post(
+        f"{CHANGELIST}{extension.pk}/permissions/group-manage/{Group.objects.get(name='team').pk}/",
+        {"permissions": ["use_extension"]},
+    )
+
+    assert page.status_code == 200
+    from guardian.shortcuts import get_perms
+
+    assert get_perms(Group.objects.get(name="team"), extension) == ["use_extension"]
+
+
+def test_actions_refuse_extensions_the_user_may_not_manage(client, extensions):
+    from extensions_core.permissions import grant
+
+    staff = get_user_model().objects.create_user("staff", password="x", is_staff=True)
+    grant(staff, "view_extension")
+    grant(staff, "manage_extension", Extension.objects.get(name="valid-minimal"))
+    client.force_login(staff)
+    ids = list(Extension.objects.values_list("pk", flat=True))
+
+    response = client.post(CHANGELIST, {"action": "unload_selected", "_selected_action": ids}, follow=True)
+
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    assert messages == [
+        'Unload refused: you may not manage "initialize-raises" (needs manage_extension).',
+        'Unload: "valid-minimal" is now not loaded.',
+    ]
