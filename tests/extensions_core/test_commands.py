@@ -196,3 +196,29 @@ def test_startextension_refuses_an_existing_folder(extensions_root):
         call_command("startextension", "taken-name")
 
     assert "already exists" in str(caught.value)
+
+
+def test_acting_for_a_user_applies_the_same_access_rule_as_the_api(extensions_root):
+    from django.contrib.auth import get_user_model
+
+    from extensions_core.permissions import grant
+
+    install_fixture(extensions_root, "valid_minimal")
+    run("discover")
+    users = get_user_model()
+    viewer = users.objects.create_user("viewer")
+    users.objects.create_user("stranger")
+    manager = users.objects.create_user("manager")
+    extension = Extension.objects.get(name="valid-minimal")
+    grant(viewer, "view_extension", extension)
+    grant(manager, "manage_extension", extension)
+
+    with pytest.raises(CommandError) as hidden:
+        run("unload", "valid-minimal", "--as-user", "stranger")
+    with pytest.raises(CommandError) as refused:
+        run("unload", "valid-minimal", "--as-user", "viewer")
+    out, _ = run("unload", "valid-minimal", "--as-user", "manager")
+
+    assert str(hidden.value).startswith('Extension "valid-minimal": no such extension')
+    assert str(refused.value) == 'viewer may not manage extension "valid-minimal" (needs manage_extension)'
+    assert out.strip() == "valid-minimal 1.0.0: not_loaded (enabled, revision 1)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from extensions_core.conf import extension_settings
@@ -11,6 +12,8 @@ from extensions_core.exceptions import ExtensionError, ManifestError
 from extensions_core.management.output import as_json, extension_as_dict, failing_with_one_line, table
 from extensions_core.manifest import manifest_problems, parse_json_text, read_document
 from extensions_core.models import Extension
+from extensions_core.permissions import can_manage_extension
+from extensions_core.selectors import extension_get_for_user
 from extensions_core.services import (
     extension_disable,
     extension_discover,
@@ -53,6 +56,11 @@ class Command(BaseCommand):
             sub = commands.add_parser(action, help=f"{action.capitalize()} an extension in every process.")
             sub.add_argument("name")
             sub.add_argument("--json", action="store_true", help="Print JSON.")
+            sub.add_argument(
+                "--as-user",
+                metavar="USERNAME",
+                help="Act for this user: refused unless it may manage the extension (as in the API and admin).",
+            )
             if action in ("unload", "disable"):
                 sub.add_argument("--cascade", action="store_true", help="Also unload the extensions that depend on it.")
             else:
@@ -219,6 +227,8 @@ class Command(BaseCommand):
 
     def act(self, action: str, options) -> None:
         name = options["name"]
+        if options.get("as_user"):
+            self.authorize(options["as_user"], name)
         row = failing_with_one_line(self, lambda: ACTIONS[action](name, options))
         if options["json"]:
             self.stdout.write(as_json(extension_as_dict(row)))
@@ -227,6 +237,16 @@ class Command(BaseCommand):
         self.stdout.write(f"{row.name} {row.version}: {row.status} ({enabled}, revision {row.revision})")
         if row.error_message:
             self.stderr.write(row.error_message)
+
+    def authorize(self, username: str, name: str) -> None:
+        """Apply the API's rule for *username*: invisible is "no such extension", visible is "not allowed"."""
+        users = get_user_model()
+        user = users.objects.filter(**{users.USERNAME_FIELD: username}).first()
+        if user is None:
+            raise CommandError(f'no user "{username}"')
+        extension = failing_with_one_line(self, lambda: extension_get_for_user(user, name))
+        if not can_manage_extension(user, extension):
+            raise CommandError(f'{username} may not manage extension "{name}" (needs manage_extension)')
 
 
 __all__ = ["Command", "ExtensionError"]
