@@ -10,6 +10,8 @@ admin.site.login = throttle_login_view(admin.site.login)
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("extensions_core.api.urls")),
+    # Log in / out links of the browsable API (session auth, CSRF enforced).
+    path("api-auth/", include("rest_framework.urls")),
 ]
 
 handler404 = "extensions_core.api.errors.api_not_found"

@@ -93,6 +93,26 @@ class ExtensionEndpointView(APIView):
 
     permission_classes = [AllowAny]  # each route's own rule is applied in handle()
 
+    def _matching(self) -> list[MountedRoute]:
+        kwargs = getattr(self, "kwargs", {}) or {}
+        if "name" not in kwargs:
+            return []
+        return [route for route in route_table.for_extension(kwargs["name"]) if route.pattern.match(kwargs["path"])]
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        """The methods the requested path declares (for the Allow header and the browsable API)."""
+        declared = sorted({method for route in self._matching() for method in route.handlers})
+        return [*declared, "OPTIONS"] if declared else super().allowed_methods
+
+    def get_view_name(self) -> str:
+        kwargs = getattr(self, "kwargs", {}) or {}
+        return f"{kwargs.get('name', 'Extension')} {kwargs.get('path', '')}".strip()
+
+    def get_view_description(self, html: bool = False) -> str:
+        descriptions = [route.endpoint.description for route in self._matching() if route.endpoint.description]
+        return "; ".join(descriptions) or super().get_view_description(html)
+
     def handle(self, request: Request, name: str, path: str) -> Response:
         loaded = registry.get(name)
         if loaded is None:
