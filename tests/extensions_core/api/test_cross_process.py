@@ -49,6 +49,8 @@ def get(url: str, token: str) -> tuple[int, dict | None]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, None
+    except (urllib.error.URLError, ConnectionError):
+        return 0, None  # the server is still starting
 
 
 def wait_until(check, timeout: float = 20) -> float:
