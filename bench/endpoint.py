@@ -17,7 +17,11 @@ extensions), `manage.py shell -c` to create a superuser and an RBAC user (group
 "user" + `use_extension` on hello-extension via `extensions_core.permissions.grant`),
 and `manage.py tokens create USERNAME --no-expiry` for each. Throttle rates are
 raised so they never trigger (KAREN_THROTTLE_USER / KAREN_THROTTLE_ANON), but the
-throttle classes still run (one cache read and write per request, on both views).
+throttle classes still run on both views: one cache read and write per request
+of the list of all request times of the last minute, a cost that grows with the
+requests already made. So the throttle history is emptied before every wrk run;
+`--throttles off` drops the throttle classes (KAREN_BENCH_THROTTLES=off, read by
+bench/endpoint_settings.py) to show the extension machinery's cost alone.
 
 Load: `wrk -t2 -c8 --latency` with `Authorization: Token ...`, one run per view,
 interleaved (static, extension, then extension, static: ABBA), 2 rounds of
@@ -83,6 +87,7 @@ CLEARED = (
     "KAREN_EXTENSION_DIRS",
     "KAREN_AUTO_ENABLE_DISCOVERED",
     "KAREN_CACHE_PREFIX",
+    "KAREN_BENCH_THROTTLES",
 )
 
 USER_SETUP = """
@@ -102,10 +107,13 @@ grant(user, "use_extension", Extension.objects.get(name="hello-extension"))
 # --- setup -------------------------------------------------------------------------
 
 
-def bench_env(var_dir: Path, database_url: str | None, redis_url: str | None, cache_prefix: str) -> dict[str, str]:
+def bench_env(
+    var_dir: Path, database_url: str | None, redis_url: str | None, cache_prefix: str, throttles: str = "on"
+) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in CLEARED}
     env.update(
         DJANGO_SETTINGS_MODULE=SETTINGS,
+        KAREN_BENCH_THROTTLES=throttles,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         KAREN_VAR_DIR=str(var_dir),
         KAREN_THROTTLE_USER=THROTTLE_RATE,
@@ -276,6 +284,24 @@ def wait_ready(base: str, tokens: dict[str, str], process: subprocess.Popen, log
             raise SystemExit(f"the views answer different shapes: {static_keys} vs {extension_keys}")
 
 
+def throttle_reset(tokens: dict[str, str]):
+    """Return a function that forgets the throttle history of the bench users (in the shared cache).
+
+    DRF's throttles keep the time of every request of the last window (here a
+    minute) in the cache and rewrite that list on every request, so their cost
+    grows with the requests already made. Each wrk run starts from an empty
+    history, so every run pays the same, whatever its place in the order.
+    """
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    throttle = UserRateThrottle()
+    users = get_user_model().objects.filter(username__in=USERS.values())
+    keys = [throttle.cache_format % {"scope": throttle.scope, "ident": user.pk} for user in users]
+    return lambda: cache.delete_many(keys)
+
+
 def warm_up(base: str, tokens: dict[str, str], per_url: int = 40) -> None:
     """Untimed concurrent requests, so both workers have synced their registry and cached access."""
     jobs = [(url, token) for token in tokens.values() for url in VIEWS.values()] * per_url
@@ -340,6 +366,13 @@ def main() -> None:
         choices=["both", "superuser", "rbac"],
         help="whose token drives the load (default both, --quick rbac)",
     )
+    parser.add_argument(
+        "--throttles",
+        choices=["on", "off"],
+        default="on",
+        help="on: DRF's default throttles run on both views, rates raised so they never trigger (default); "
+        "off: no throttle classes (KAREN_BENCH_THROTTLES=off), the extension machinery's cost alone",
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--connections", type=int, default=8, help="wrk -c (default 8)")
     args = parser.parse_args()
@@ -360,7 +393,7 @@ def main() -> None:
         if args.stack == "production":
             database_name, database_url = create_database()
             redis_url = REDIS
-        env = bench_env(var_dir, database_url, redis_url, cache_prefix)
+        env = bench_env(var_dir, database_url, redis_url, cache_prefix, args.throttles)
         tokens = setup_platform(env)
         setup_seconds = time.perf_counter() - started
 
@@ -369,6 +402,7 @@ def main() -> None:
         log = var_dir / "gunicorn.log"
         process = start_gunicorn(env, port, log)
         queries = count_queries(env, tokens)  # while gunicorn boots
+        reset_throttles = throttle_reset(tokens)
         wait_ready(base, tokens, process, log)
         warm_up(base, {kind: tokens[kind] for kind in load_users})
 
@@ -378,6 +412,7 @@ def main() -> None:
             order = list(VIEWS) if round_index % 2 == 0 else list(reversed(VIEWS))  # ABBA
             for kind in load_users:
                 for view in order:
+                    reset_throttles()
                     runs[(kind, view)].append(
                         run_wrk(
                             base,
@@ -423,7 +458,15 @@ def main() -> None:
         "lower than with a separate load machine; compare the ratio. DESIGN.md §9 (raw, same 2 cores): "
         "DRF APIView + token auth 2,474 req/s."
     )
-    print(f"  static:    GET {STATIC}  (DRF APIView, default authentication + throttles, IsAuthenticated)")
+    if args.throttles == "on":
+        print(
+            f"Throttles: on (DRF defaults, rates {THROTTLE_RATE}, history emptied before each run); their "
+            "per-request cost grows with the requests of the last minute and applies to both views. "
+            "`--throttles off` shows the extension machinery alone."
+        )
+    else:
+        print("Throttles: off (KAREN_BENCH_THROTTLES=off: no throttle classes on either view).")
+    print(f"  static:    GET {STATIC}  (DRF APIView, default authentication and throttles, IsAuthenticated)")
     print(f"  extension: GET {EXTENSION}  (mounted route, manifest rule: use_extension + role 'user')")
     print(
         f"  users: superuser {USERS['superuser']!r}; RBAC user {USERS['rbac']!r} (group 'user', use_extension on "
@@ -518,6 +561,7 @@ def main() -> None:
         {
             "bench": "endpoint",
             "stack": args.stack,
+            "throttles": args.throttles,
             "workers": WORKERS,
             "wrk": {
                 "threads": args.threads,

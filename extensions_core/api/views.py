@@ -224,26 +224,7 @@ class DiscoverView(APIView):
     def post(self, request: Request) -> Response:
         if not can_manage_extension(request.user):
             raise PermissionDenied("Discovery needs manage_extension on all extensions.")
-        report = extension_discover()
-        return Response(
-            {
-                "found": [
-                    {
-                        "name": item.name,
-                        "folder": str(item.folder),
-                        "source": item.source,
-                        "valid": item.is_valid,
-                        "error": item.error.as_dict() if item.error else None,
-                    }
-                    for item in report.found
-                ],
-                "created": report.created,
-                "updated": report.updated,
-                "missing": report.missing,
-                "loaded": report.loaded,
-                "load_errors": report.load_errors,
-            }
-        )
+        return Response(extension_discover().as_dict())
 
 
 class SystemHealthView(APIView):

@@ -35,6 +35,26 @@ class DiscoveryReport:
     def problems(self) -> list[DiscoveredExtension]:
         return [item for item in self.found if not item.is_valid]
 
+    def as_dict(self) -> dict:
+        """Return the report as plain data (API and --json)."""
+        return {
+            "found": [
+                {
+                    "name": item.name,
+                    "folder": str(item.folder),
+                    "source": item.source,
+                    "valid": item.is_valid,
+                    "error": item.error.as_dict() if item.error else None,
+                }
+                for item in self.found
+            ],
+            "created": self.created,
+            "updated": self.updated,
+            "missing": self.missing,
+            "loaded": self.loaded,
+            "load_errors": self.load_errors,
+        }
+
 
 def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
     """Rescan the configured folders and entry points; create, refresh and retire rows.

@@ -186,27 +186,7 @@ class Command(BaseCommand):
     def handle_discover(self, options) -> None:
         report = failing_with_one_line(self, lambda: extension_discover(load_new=not options["no_load"]))
         if options["json"]:
-            self.stdout.write(
-                as_json(
-                    {
-                        "found": [
-                            {
-                                "name": item.name,
-                                "folder": str(item.folder),
-                                "source": item.source,
-                                "valid": item.is_valid,
-                                "error": item.error.as_dict() if item.error else None,
-                            }
-                            for item in report.found
-                        ],
-                        "created": report.created,
-                        "updated": report.updated,
-                        "missing": report.missing,
-                        "loaded": report.loaded,
-                        "load_errors": report.load_errors,
-                    }
-                )
-            )
+            self.stdout.write(as_json(report.as_dict()))
             return
         rows = []
         for item in report.found:
