@@ -71,6 +71,7 @@ STATIC = "/bench/static"
 EXTENSION = "/api/extensions/hello-extension/hello"
 VIEWS = {"static": STATIC, "extension": EXTENSION}
 USERS = {"superuser": "bench-admin", "rbac": "bench-user"}
+IN_PROCESS_BLOCK = 100
 TARGET_RPS_RATIO = 0.9
 TARGET_EXTRA_QUERIES = 1
 WORKERS = 2
@@ -179,6 +180,33 @@ def delete_cache_keys(prefix: str) -> int:
 # --- queries per request (in process) ----------------------------------------------
 
 
+class ThrottleHistory:
+    """The throttle history of the bench users in the shared cache: its length, and a reset.
+
+    DRF's throttles keep the time of every request of the last window (here a
+    minute) in the cache and rewrite that list on every request, so their cost
+    grows with the requests already made. Each wrk run starts from an empty
+    history, so every run pays the same, whatever its place in the order.
+    """
+
+    def __init__(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.core.cache import cache
+        from rest_framework.throttling import UserRateThrottle
+
+        throttle = UserRateThrottle()
+        users = get_user_model().objects.filter(username__in=USERS.values()).values_list("username", "pk")
+        by_name = {name: throttle.cache_format % {"scope": throttle.scope, "ident": pk} for name, pk in users}
+        self.keys = {kind: by_name[name] for kind, name in USERS.items()}
+        self.cache = cache
+
+    def reset(self) -> None:
+        self.cache.delete_many(list(self.keys.values()))
+
+    def length(self, kind: str) -> int:
+        return len(self.cache.get(self.keys[kind]) or [])
+
+
 def count_queries(env: dict[str, str], tokens: dict[str, str], repeats: int = 3) -> dict[str, dict[str, dict]]:
     """Return {user kind: {view: {"counts": [...], "sql": [...]}}} from django.test.Client."""
     os.environ.clear()
@@ -212,6 +240,34 @@ def count_queries(env: dict[str, str], tokens: dict[str, str], repeats: int = 3)
             figures[kind][view] = {"counts": counts, "sql": sql}
     connection.close()
     return figures
+
+
+def time_in_process(tokens: dict[str, str], per_view: int, throttle_history: ThrottleHistory) -> dict:
+    """Return {user kind: {view: [seconds per request]}}: django.test.Client, interleaved blocks.
+
+    No server and no load generator: the CPU cost of one request through the
+    full middleware and DRF stack, the difference between the views being the
+    extension machinery's cost. The throttle history is emptied before each block.
+    """
+    from django.db import connection
+    from django.test import Client
+
+    clients = {
+        kind: Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1") for kind, token in tokens.items()
+    }
+    samples: dict[str, dict[str, list[float]]] = {kind: {view: [] for view in VIEWS} for kind in tokens}
+    clock = time.perf_counter_ns
+    while any(len(values) < per_view for views in samples.values() for values in views.values()):
+        for kind, client in clients.items():
+            for view, url in VIEWS.items():
+                throttle_history.reset()
+                values = samples[kind][view]
+                for _ in range(min(IN_PROCESS_BLOCK, per_view - len(values))):
+                    start = clock()
+                    client.get(url)
+                    values.append((clock() - start) / 1e9)
+    connection.close()
+    return samples
 
 
 # --- HTTP server and load ------------------------------------------------------------
@@ -282,24 +338,6 @@ def wait_ready(base: str, tokens: dict[str, str], process: subprocess.Popen, log
         static_keys, extension_keys = (sorted(answers[(kind, view)][1]) for view in VIEWS)
         if static_keys != extension_keys:
             raise SystemExit(f"the views answer different shapes: {static_keys} vs {extension_keys}")
-
-
-def throttle_reset(tokens: dict[str, str]):
-    """Return a function that forgets the throttle history of the bench users (in the shared cache).
-
-    DRF's throttles keep the time of every request of the last window (here a
-    minute) in the cache and rewrite that list on every request, so their cost
-    grows with the requests already made. Each wrk run starts from an empty
-    history, so every run pays the same, whatever its place in the order.
-    """
-    from django.contrib.auth import get_user_model
-    from django.core.cache import cache
-    from rest_framework.throttling import UserRateThrottle
-
-    throttle = UserRateThrottle()
-    users = get_user_model().objects.filter(username__in=USERS.values())
-    keys = [throttle.cache_format % {"scope": throttle.scope, "ident": user.pk} for user in users]
-    return lambda: cache.delete_many(keys)
 
 
 def warm_up(base: str, tokens: dict[str, str], per_url: int = 40) -> None:
@@ -402,8 +440,9 @@ def main() -> None:
         log = var_dir / "gunicorn.log"
         process = start_gunicorn(env, port, log)
         queries = count_queries(env, tokens)  # while gunicorn boots
-        reset_throttles = throttle_reset(tokens)
+        throttle_history = ThrottleHistory()
         wait_ready(base, tokens, process, log)
+        timings = time_in_process(tokens, 300 if args.quick else 1000, throttle_history)  # server idle
         warm_up(base, {kind: tokens[kind] for kind in load_users})
 
         runs: dict[tuple[str, str], list[dict]] = {(kind, view): [] for kind in load_users for view in VIEWS}
@@ -412,17 +451,18 @@ def main() -> None:
             order = list(VIEWS) if round_index % 2 == 0 else list(reversed(VIEWS))  # ABBA
             for kind in load_users:
                 for view in order:
-                    reset_throttles()
-                    runs[(kind, view)].append(
-                        run_wrk(
-                            base,
-                            VIEWS[view],
-                            tokens[kind],
-                            seconds=seconds,
-                            threads=args.threads,
-                            connections=args.connections,
-                        )
+                    time.sleep(0.5)  # requests still in flight from the last run write their history back
+                    throttle_history.reset()
+                    run = run_wrk(
+                        base,
+                        VIEWS[view],
+                        tokens[kind],
+                        seconds=seconds,
+                        threads=args.threads,
+                        connections=args.connections,
                     )
+                    run["throttle_history"] = throttle_history.length(kind)
+                    runs[(kind, view)].append(run)
         load_seconds = time.perf_counter() - load_started
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited during the load:\n{log.read_text()[-3000:]}")
@@ -494,6 +534,7 @@ def main() -> None:
                 f"{figures['p99_ms']:.2f}",
                 figures["non_2xx"],
                 figures["socket_errors"],
+                *((" / ".join(f"{item['throttle_history']:,}" for item in items),) if args.throttles == "on" else ()),
             ]
         )
     _common.table(
@@ -507,10 +548,48 @@ def main() -> None:
             "p99 ms",
             "non-2xx",
             "socket errors",
+            *(("throttle history after each run",) if args.throttles == "on" else ()),
         ],
     )
     if server_errors:
         print(f"\ngunicorn logged {len(server_errors)} error line(s), first: {server_errors[0]}")
+
+    print(
+        "\nTime per request in process (django.test.Client, no server, no wrk; interleaved blocks of "
+        f"{IN_PROCESS_BLOCK}, throttle history emptied before each block):"
+    )
+    time_rows = []
+    in_process = {}
+    for kind, views in timings.items():
+        static_median, extension_median = (_common.median(views[view]) for view in VIEWS)
+        in_process[kind] = {
+            "static_median_ms": round(static_median * 1e3, 4),
+            "extension_median_ms": round(extension_median * 1e3, 4),
+            "extra_ms": round((extension_median - static_median) * 1e3, 4),
+        }
+        time_rows.append(
+            [
+                kind,
+                len(views["static"]),
+                *(
+                    f"{_common.median(views[view]) * 1e3:.3f} / {_common.percentile(views[view], 0.99) * 1e3:.3f}"
+                    for view in VIEWS
+                ),
+                f"{(extension_median - static_median) * 1e3:+.3f}",
+                f"{static_median / extension_median:.3f}",
+            ]
+        )
+    _common.table(
+        time_rows,
+        [
+            "user",
+            "requests per view",
+            "static median / p99 ms",
+            "extension median / p99 ms",
+            "extension - static ms",
+            "implied extension / static req/s",
+        ],
+    )
 
     print("\nQueries per request (django.test.Client + CaptureQueriesContext, after a warm-up request):")
     query_rows = []
@@ -577,6 +656,7 @@ def main() -> None:
                 f"{kind}/{view}": max(views[view]["counts"]) for kind, views in queries.items() for view in VIEWS
             },
             "non_2xx_or_socket_errors": failures,
+            "in_process": in_process,
             "target_rps_ratio": TARGET_RPS_RATIO,
             "target_extra_queries": TARGET_EXTRA_QUERIES,
             "verdicts": verdicts,

@@ -50,4 +50,5 @@ class StaticHelloView(APIView):
         )
 
 
-urlpatterns = [path("bench/static", StaticHelloView.as_view(), name="bench-static"), *karen_urlpatterns]
+# After the project's patterns, as any view added next to them would be.
+urlpatterns = [*karen_urlpatterns, path("bench/static", StaticHelloView.as_view(), name="bench-static")]

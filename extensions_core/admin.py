@@ -17,7 +17,7 @@ from knox.models import AuthToken
 
 from extensions_core.exceptions import ExtensionError
 from extensions_core.models import Extension
-from extensions_core.permissions import access_of, can_manage_extension
+from extensions_core.permissions import UserPolicy, access_of, can_manage_extension
 from extensions_core.services import (
     extension_disable,
     extension_enable,
@@ -191,23 +191,37 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Load selected extensions", permissions=["manage"])
     def load_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(self, request, queryset, "Load", lambda name: extension_load(name=name))
+        _run_for_each(
+            self, request, queryset, "Load", lambda name: extension_load(name=name, actor=UserPolicy(request.user))
+        )
 
     @admin.action(description="Unload selected extensions", permissions=["manage"])
     def unload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(self, request, queryset, "Unload", lambda name: extension_unload(name=name))
+        _run_for_each(
+            self, request, queryset, "Unload", lambda name: extension_unload(name=name, actor=UserPolicy(request.user))
+        )
 
     @admin.action(description="Reload selected extensions", permissions=["manage"])
     def reload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(self, request, queryset, "Reload", lambda name: extension_reload(name=name))
+        _run_for_each(
+            self, request, queryset, "Reload", lambda name: extension_reload(name=name, actor=UserPolicy(request.user))
+        )
 
     @admin.action(description="Enable selected extensions", permissions=["manage"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(self, request, queryset, "Enable", lambda name: extension_enable(name=name))
+        _run_for_each(
+            self, request, queryset, "Enable", lambda name: extension_enable(name=name, actor=UserPolicy(request.user))
+        )
 
     @admin.action(description="Disable selected extensions", permissions=["manage"])
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(self, request, queryset, "Disable", lambda name: extension_disable(name=name))
+        _run_for_each(
+            self,
+            request,
+            queryset,
+            "Disable",
+            lambda name: extension_disable(name=name, actor=UserPolicy(request.user)),
+        )
 
 
 admin.site.unregister(AuthToken)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from extensions_core.exceptions import ExtensionConflictError, ExtensionError, M
 from extensions_core.manifest import MANIFEST_FILENAME, Manifest, parse_manifest, read_document
 
 Source = Literal["directory", "entry_point"]
+VALID_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,8 @@ def _examine(candidate: Candidate, *, max_bytes: int, max_depth: int) -> Discove
         manifest = parse_manifest(document)
     except ManifestError as error:
         name = document.get("name") if isinstance(document, dict) else None
-        name = name if isinstance(name, str) and name else None
+        # An invalid manifest's name is kept only if it is a valid name: it becomes a row key.
+        name = name if isinstance(name, str) and VALID_NAME.fullmatch(name) and 3 <= len(name) <= 50 else None
         if error.extension is None:
             error = ManifestError(error.problems, extension=name or candidate.folder.name)
         return DiscoveredExtension(**common, error=error, name=name)

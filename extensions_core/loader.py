@@ -67,16 +67,20 @@ class ExtensionFinder(importlib.abc.MetaPathFinder):
             return None
         base = root.joinpath(*rest)
         if base.is_dir():
+            if not base.resolve().is_relative_to(root):
+                raise ImportError(f"{base} is a symlink leaving the extension folder {root}", name=fullname)
             source = base / "__init__.py"
             if not source.is_file():
                 spec = importlib.machinery.ModuleSpec(fullname, _EmptyLoader(), is_package=True)
-                spec.submodule_search_locations = [str(base)]
+                spec.submodule_search_locations = [str(base.resolve())]
                 return spec
-            locations = [str(base)]
+            locations = [str(base.resolve())]
         else:
             source = base.with_suffix(".py")
             if not source.is_file():
-                return None
+                # Answer for the whole namespace: Python's own finders must never load
+                # compiled or sourceless modules from (or beyond) an extension folder.
+                raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
             locations = None
         if not source.resolve().is_relative_to(root):
             raise ImportError(f"{source} is a symlink leaving the extension folder {root}", name=fullname)
@@ -169,7 +173,7 @@ def extension_class(module: Any, manifest: Manifest) -> type[BaseExtension]:
         module_path, _, attribute = manifest.entrypoint.partition(":")
         try:
             owner = importlib.import_module(f"{module.__name__}.{module_path}")
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise _failure(
                 name,
                 "extension_import_failed",
@@ -208,7 +212,16 @@ def extension_class(module: Any, manifest: Manifest) -> type[BaseExtension]:
 def check_contributions(instance: BaseExtension, manifest: Manifest) -> None:
     """Refuse undeclared routes, declared routes without a view, and unresolvable task functions."""
     declared = {(endpoint.path, method) for endpoint in manifest.endpoints for method in endpoint.methods}
-    provided = {(item.path, method) for item in instance.get_routes() for method in item.methods}
+    try:
+        routes = instance.get_routes()
+    except Exception as error:
+        raise _failure(
+            manifest.name,
+            "extension_routes_failed",
+            f"get_routes() raised {type(error).__name__}: {error}",
+            error,
+        ) from error
+    provided = {(item.path, method) for item in routes for method in item.methods}
     undeclared = sorted(provided - declared)
     if undeclared:
         listed = ", ".join(f"{method} {path}" for path, method in undeclared)
@@ -268,7 +281,7 @@ def load_extension(
         cls = extension_class(module, manifest)
         try:
             instance = cls(manifest=manifest, config=config, package=module_name)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise _failure(
                 name,
                 "extension_construct_failed",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -58,7 +59,7 @@ class _AccessCache:
     """Per-process cache of Access by user id, emptied when the access generation moves."""
 
     def __init__(self) -> None:
-        self.generation: int | None = None
+        self.generation: object = None
         self.entries: dict[int, Access] = {}
         self.lock = threading.Lock()
 
@@ -70,7 +71,7 @@ class _AccessCache:
 
     def clear(self) -> None:
         with self.lock:
-            self.generation = None
+            self.generation = object()  # never equal to a generation read before the change
             self.entries = {}
 
 
@@ -86,6 +87,7 @@ def access_of(user) -> Access:
     cached = access_cache.entries.get(user.pk)
     if cached is not None:
         return cached
+    generation = access_cache.generation
     groups = list(user.groups.values_list("pk", "name"))
     group_ids = [pk for pk, _ in groups]
     global_permissions = frozenset(
@@ -115,7 +117,9 @@ def access_of(user) -> Access:
         object_permissions={key: frozenset(value) for key, value in objects.items()},
     )
     with access_cache.lock:
-        access_cache.entries[user.pk] = access
+        # Grants read before a concurrent change must not be cached under the new generation.
+        if access_cache.generation == generation:
+            access_cache.entries[user.pk] = access
     return access
 
 
@@ -159,6 +163,19 @@ def can_call_endpoint(user, extension: Extension, endpoint: Endpoint) -> bool:
     if not can_use_extension(user, extension):
         return False
     return not endpoint.permissions or bool(access_of(user).roles & set(endpoint.permissions))
+
+
+@dataclass(frozen=True, slots=True)
+class UserPolicy:
+    """A user's rights over the extensions an action touches beyond the one named (services.AccessPolicy)."""
+
+    user: Any
+
+    def may_view(self, extension: Extension) -> bool:
+        return can_view_extension(self.user, extension)
+
+    def may_manage(self, extension: Extension) -> bool:
+        return can_manage_extension(self.user, extension)
 
 
 def visible_extension_ids(user) -> set[int] | None:
@@ -216,6 +233,7 @@ __all__: Iterable[str] = (
     "can_manage_extension",
     "can_use_extension",
     "can_view_extension",
+    "UserPolicy",
     "grant",
     "revoke",
     "visible_extension_ids",

@@ -36,9 +36,9 @@ class Registry:
     """Loaded extensions of this process, keyed by name; thread-safe."""
 
     entries: dict[str, LoadedExtension] = field(default_factory=dict)
-    # name -> (revision, message) of loads that failed here, so they are not retried
-    # on every check; a new revision (reload) retries.
-    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # name -> ((revision, config_version), message) of loads that failed here, so they are
+    # not retried on every check; a reload or a configuration change retries.
+    failures: dict[str, tuple[tuple[int, int], str]] = field(default_factory=dict)
     applied_generation: int | None = None
     # The shared access generation as last read with the change marker (see permissions.py).
     access_generation: int | None = None

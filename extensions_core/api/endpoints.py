@@ -93,25 +93,26 @@ class ExtensionEndpointView(APIView):
 
     permission_classes = [AllowAny]  # each route's own rule is applied in handle()
 
-    def _matching(self) -> list[MountedRoute]:
-        kwargs = getattr(self, "kwargs", {}) or {}
-        if "name" not in kwargs:
-            return []
-        return [route for route in route_table.for_extension(kwargs["name"]) if route.pattern.match(kwargs["path"])]
+    # OPTIONS would describe routes before any access check.
+    metadata_class = None
+    # Set once the caller was admitted: only then do Allow and the browsable API show declared methods.
+    admitted_routes: list[MountedRoute] | None = None
 
     @property
     def allowed_methods(self) -> list[str]:
-        """The methods the requested path declares (for the Allow header and the browsable API)."""
-        declared = sorted({method for route in self._matching() for method in route.handlers})
-        return [*declared, "OPTIONS"] if declared else super().allowed_methods
+        if not self.admitted_routes:
+            return super().allowed_methods
+        return [*sorted({method for route in self.admitted_routes for method in route.handlers}), "OPTIONS"]
 
     def get_view_name(self) -> str:
         kwargs = getattr(self, "kwargs", {}) or {}
         return f"{kwargs.get('name', 'Extension')} {kwargs.get('path', '')}".strip()
 
     def get_view_description(self, html: bool = False) -> str:
-        descriptions = [route.endpoint.description for route in self._matching() if route.endpoint.description]
-        return "; ".join(descriptions) or super().get_view_description(html)
+        descriptions = [
+            route.endpoint.description for route in self.admitted_routes or () if route.endpoint.description
+        ]
+        return "; ".join(descriptions)
 
     def handle(self, request: Request, name: str, path: str) -> Response:
         loaded = registry.get(name)
@@ -124,6 +125,7 @@ class ExtensionEndpointView(APIView):
         is_public = route.endpoint.is_public if route else any(item.endpoint.is_public for item in candidates)
         if not is_public:
             self._admit(request, extension, route)
+        self.admitted_routes = candidates
         if route is None:
             if candidates:
                 allowed = sorted({m for item in candidates for m in item.handlers})

@@ -32,7 +32,7 @@ from extensions_core.configuration import effective_config
 from extensions_core.health import extension_health, system_health, system_stats
 from extensions_core.manifest import Manifest
 from extensions_core.models import Extension
-from extensions_core.permissions import can_manage_extension
+from extensions_core.permissions import UserPolicy, can_manage_extension
 from extensions_core.selectors import extension_get_for_user, extension_list_for_user
 from extensions_core.services import (
     extension_configure,
@@ -137,31 +137,35 @@ class ExtensionViewSet(viewsets.GenericViewSet):
     @lifecycle_schema("load")
     def load(self, request: Request, name: str) -> Response:
         self.managed(name)
-        return self.detail_response(extension_load(name=name))
+        return self.detail_response(extension_load(name=name, actor=UserPolicy(request.user)))
 
     @lifecycle_schema("unload", cascade=True)
     def unload(self, request: Request, name: str) -> Response:
         self.managed(name)
         cascade = LifecycleQuerySerializer(data=request.query_params)
         cascade.is_valid(raise_exception=True)
-        return self.detail_response(extension_unload(name=name, cascade=cascade.validated_data["cascade"]))
+        return self.detail_response(
+            extension_unload(name=name, cascade=cascade.validated_data["cascade"], actor=UserPolicy(request.user))
+        )
 
     @lifecycle_schema("reload")
     def reload(self, request: Request, name: str) -> Response:
         self.managed(name)
-        return self.detail_response(extension_reload(name=name))
+        return self.detail_response(extension_reload(name=name, actor=UserPolicy(request.user)))
 
     @lifecycle_schema("enable")
     def enable(self, request: Request, name: str) -> Response:
         self.managed(name)
-        return self.detail_response(extension_enable(name=name))
+        return self.detail_response(extension_enable(name=name, actor=UserPolicy(request.user)))
 
     @lifecycle_schema("disable", cascade=True)
     def disable(self, request: Request, name: str) -> Response:
         self.managed(name)
         cascade = LifecycleQuerySerializer(data=request.query_params)
         cascade.is_valid(raise_exception=True)
-        return self.detail_response(extension_disable(name=name, cascade=cascade.validated_data["cascade"]))
+        return self.detail_response(
+            extension_disable(name=name, cascade=cascade.validated_data["cascade"], actor=UserPolicy(request.user))
+        )
 
     @extend_schema(
         operation_id="extensions_health",

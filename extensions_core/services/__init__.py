@@ -4,9 +4,11 @@
 rescans the sources; `propagation` keeps each process's registry in step.
 """
 
+from extensions_core.services.configuration import extension_configure
 from extensions_core.services.discovery import DiscoveryReport, extension_discover
 from extensions_core.services.lifecycle import (
-    extension_configure,
+    PLATFORM,
+    AccessPolicy,
     extension_disable,
     extension_enable,
     extension_get,
@@ -23,6 +25,8 @@ from extensions_core.services.propagation import (
 )
 
 __all__ = [
+    "PLATFORM",
+    "AccessPolicy",
     "extension_configure",
     "DiscoveryReport",
     "extension_disable",

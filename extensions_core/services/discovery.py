@@ -82,16 +82,20 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
             if item.name is None or isinstance(item.error, ExtensionConflictError):
                 continue
             seen.add(item.name)
-            row = rows.get(item.name)
+            # Re-read under the row lock: a load or unload may have finished during the scan.
+            row = Extension.objects.select_for_update().filter(name=item.name).first()
             if row is None:
                 _create(item, now, enabled=limits.auto_enable_discovered)
                 report.created.append(item.name)
             elif _refresh(row, item, now):
                 report.updated.append(item.name)
-        for name, row in rows.items():
+        for name, stale in rows.items():
             # Only a package whose files are gone is retired: a folder merely left
             # out of the configured roots (a typo in KAREN_EXTENSION_DIRS) keeps running.
-            if name not in seen and row.is_present and not (Path(row.path) / MANIFEST_FILENAME).exists():
+            if name in seen or (Path(stale.path) / MANIFEST_FILENAME).exists():
+                continue
+            row = Extension.objects.select_for_update().filter(pk=stale.pk, is_present=True).first()
+            if row is not None:
                 _retire(row, now)
                 report.missing.append(name)
         registry_generation_bump()
@@ -160,7 +164,17 @@ def _retire(row: Extension, now) -> None:
         "or delete the extension in admin"
     )
     row.error_traceback = ""
-    row.save()
+    row.save(
+        update_fields=[
+            "is_present",
+            "status",
+            "status_changed_at",
+            "error_code",
+            "error_message",
+            "error_traceback",
+            "updated_at",
+        ]
+    )
 
 
 def _load_new(name: str, report: DiscoveryReport) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from traceback import format_exception
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +23,7 @@ from extensions_core.dependencies import dependents_of
 from extensions_core.exceptions import (
     ExtensionDependencyError,
     ExtensionError,
+    ExtensionLoadError,
     ExtensionNotFoundError,
     ExtensionStateError,
     ManifestError,
@@ -33,6 +36,29 @@ from extensions_core.registry import registry
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
 
 Status = Extension.Status
+# Refusals that depend on who asks, not on the extension: never recorded on its row.
+ACTOR_CODES = frozenset({"extension_dependency_unavailable", "extension_dependency_not_permitted"})
+
+
+class AccessPolicy(Protocol):
+    """Whose rights apply to the extensions an action touches beyond the one named (dependencies, dependents)."""
+
+    def may_view(self, extension: Extension) -> bool: ...
+
+    def may_manage(self, extension: Extension) -> bool: ...
+
+
+class _Platform:
+    """The platform acting for itself (startup, discovery, operators at the command line)."""
+
+    def may_view(self, extension: Extension) -> bool:
+        return True
+
+    def may_manage(self, extension: Extension) -> bool:
+        return True
+
+
+PLATFORM = _Platform()
 
 
 def extension_get(name: str) -> Extension:
@@ -140,7 +166,7 @@ def _check_platform(manifest: Manifest) -> None:
             )
 
 
-def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
+def _load_plan(target: Extension, manifest: Manifest, actor: AccessPolicy = PLATFORM) -> list[_Step]:
     """Return the extensions to load, dependencies first, ending with *target*.
 
     Raise ExtensionDependencyError for a missing, disabled or incompatible
@@ -168,6 +194,13 @@ def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
                     code="extension_dependency_cycle",
                 )
             row = row_of(dependency.name)
+            if actor is not PLATFORM and (row is None or not actor.may_view(row)):
+                # Missing and invisible look the same to the caller.
+                raise ExtensionDependencyError(
+                    f'needs "{dependency}", which is not available to you',
+                    extension=target.name,
+                    code="extension_dependency_unavailable",
+                )
             if row is None:
                 raise ExtensionDependencyError(
                     f'needs "{dependency}", which is not installed',
@@ -194,6 +227,12 @@ def _load_plan(target: Extension, manifest: Manifest) -> list[_Step]:
                     extension=target.name,
                     code="extension_dependency_version",
                 )
+            if row.status != Status.ACTIVE and not actor.may_manage(row):
+                raise ExtensionDependencyError(
+                    f'needs "{dependency.name}" loaded first, which you may not manage',
+                    extension=target.name,
+                    code="extension_dependency_not_permitted",
+                )
             if dependency.name not in planned:
                 visit(row, found, [*chain, dependency.name])
         if extension.name not in planned:
@@ -211,6 +250,9 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         _refuse_if_busy(locked)
         if locked.status == Status.ACTIVE:
             return locked
+        if not locked.is_enabled or locked.status == Status.DISABLED:
+            # A disable may have committed since the caller looked.
+            raise ExtensionStateError("is disabled; enable it first", extension=locked.name, code="extension_disabled")
         _save(locked, status=Status.LOADING)
     revision = locked.revision + 1
     try:
@@ -225,6 +267,15 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
     except ExtensionError as error:
         extension_record_error(locked, error)
         raise
+    except Exception as error:
+        # Never leave the row in "loading": whatever failed is recorded like any load failure.
+        failure = ExtensionLoadError(
+            f"loading failed: {type(error).__name__}: {error}",
+            extension=locked.name,
+            traceback="".join(format_exception(error)),
+        )
+        extension_record_error(locked, failure)
+        raise failure from error
     registry_unload_here(locked.name)
     registry.register(replace(loaded, extension_id=locked.pk, config_version=locked.config_version))
     return _save(
@@ -239,12 +290,13 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
     )
 
 
-def extension_load(*, name: str) -> Extension:
+def extension_load(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     """Load *name* and, first, the dependencies it needs, in dependency order.
 
     Raise ExtensionStateError if it is disabled, already active or busy;
     ExtensionDependencyError (nothing loaded, reason recorded) if a dependency
-    is missing, disabled, of an incompatible version or cyclic; ManifestError
+    is missing, disabled, of an incompatible version or cyclic, or (not
+    recorded) invisible to or not manageable by *actor*; ManifestError
     or ExtensionLoadError (recorded on the row) if it cannot be loaded.
     """
     extension = extension_get(name)
@@ -255,9 +307,10 @@ def extension_load(*, name: str) -> Extension:
     _refuse_if_busy(extension)
     manifest = _read(extension)
     try:
-        plan = _load_plan(extension, manifest)
+        plan = _load_plan(extension, manifest, actor)
     except ExtensionDependencyError as error:
-        extension_record_error(extension, error)
+        if error.code not in ACTOR_CODES:
+            extension_record_error(extension, error)
         raise
     for step in plan[:-1]:
         if step.extension.status == Status.ACTIVE:
@@ -305,20 +358,26 @@ def _unload_one(extension: Extension, *, final_status: str = Status.NOT_LOADED) 
     return _save(extension, **changes)
 
 
-def _unload_with_dependents(extension: Extension, *, cascade: bool, final_status: str) -> Extension:
-    dependents = dependents_of(extension.name, _active_graph())
-    if dependents and not cascade:
+def _dependents_to_unload(extension: Extension, *, cascade: bool, actor: AccessPolicy) -> list[Extension]:
+    """Return the active extensions that depend on *extension*, dependents of dependents first.
+
+    Raise ExtensionStateError (naming only what *actor* may see) when there are
+    some and the caller did not ask to cascade, or may not manage them all.
+    """
+    dependents = [extension_get(name) for name in dependents_of(extension.name, _active_graph())]
+    if dependents and (not cascade or not all(actor.may_manage(row) for row in dependents)):
+        shown = [row.name for row in dependents if actor.may_view(row)]
+        hidden = len(dependents) - len(shown)
+        if hidden:
+            shown.append(f"{hidden} extension{'s' if hidden > 1 else ''} you cannot see")
+        advice = "you may not manage all of them" if cascade else "unload those first or ask to cascade"
         raise ExtensionStateError(
-            f"is needed by {', '.join(dependents)}; unload those first or ask to cascade",
-            extension=extension.name,
-            code="extension_has_dependents",
+            f"is needed by {', '.join(shown)}; {advice}", extension=extension.name, code="extension_has_dependents"
         )
-    for dependent in dependents:
-        _unload_one(extension_get(dependent))
-    return _unload_one(extension, final_status=final_status)
+    return dependents
 
 
-def extension_unload(*, name: str, cascade: bool = False) -> Extension:
+def extension_unload(*, name: str, cascade: bool = False, actor: AccessPolicy = PLATFORM) -> Extension:
     """Unload *name* in every process; with *cascade*, unload what depends on it first.
 
     Raise ExtensionStateError if it is not loaded, busy, or needed by others (without cascade).
@@ -329,10 +388,12 @@ def extension_unload(*, name: str, cascade: bool = False) -> Extension:
         raise ExtensionStateError(
             f"is not loaded (status: {extension.status})", extension=name, code="extension_not_loaded"
         )
-    return _unload_with_dependents(extension, cascade=cascade, final_status=Status.NOT_LOADED)
+    for dependent in _dependents_to_unload(extension, cascade=cascade, actor=actor):
+        _unload_one(dependent)
+    return _unload_one(extension)
 
 
-def extension_reload(*, name: str) -> Extension:
+def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     """Reload *name* with the code and manifest now on disk; load it if it is not active.
 
     The new manifest is validated, and checked against its dependencies and
@@ -344,7 +405,7 @@ def extension_reload(*, name: str) -> Extension:
         raise ExtensionStateError("is disabled; enable it first", extension=name, code="extension_disabled")
     _refuse_if_busy(extension)
     if extension.status != Status.ACTIVE:
-        return extension_load(name=name)
+        return extension_load(name=name, actor=actor)
     limits = extension_settings()
     manifest = read_manifest(
         Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
@@ -355,25 +416,26 @@ def extension_reload(*, name: str) -> Extension:
             extension=name,
             code="extension_renamed",
         )
-    _load_plan(extension, manifest)
-    _refuse_breaking_dependents(extension, manifest)
+    _load_plan(extension, manifest, actor)
+    _refuse_breaking_dependents(extension, manifest, actor)
     _unload_one(extension)
     return _load_one(extension_get(name), manifest)
 
 
-def _refuse_breaking_dependents(extension: Extension, manifest: Manifest) -> None:
+def _refuse_breaking_dependents(extension: Extension, manifest: Manifest, actor: AccessPolicy) -> None:
     for name, dependencies in _active_requirements().items():
         for dependency in dependencies:
             if dependency.name == extension.name and not dependency.accepts(manifest.version):
+                who = f'"{name}"' if actor.may_view(extension_get(name)) else "an extension you cannot see"
                 raise ExtensionDependencyError(
-                    f'version {manifest.version} on disk would break "{name}", which needs '
+                    f"version {manifest.version} on disk would break {who}, which needs "
                     f'"{dependency}"; the running version is kept',
                     extension=extension.name,
                     code="extension_breaks_dependents",
                 )
 
 
-def extension_enable(*, name: str) -> Extension:
+def extension_enable(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     """Mark *name* enabled and load it.
 
     Raise ExtensionStateError if it is already enabled; a failing load is
@@ -386,10 +448,10 @@ def extension_enable(*, name: str) -> Extension:
     if extension.status == Status.DISABLED:
         changes["status"] = Status.NOT_LOADED
     _save(extension, **changes)
-    return extension_load(name=name)
+    return extension_load(name=name, actor=actor)
 
 
-def extension_disable(*, name: str, cascade: bool = False) -> Extension:
+def extension_disable(*, name: str, cascade: bool = False, actor: AccessPolicy = PLATFORM) -> Extension:
     """Unload *name* if active and mark it disabled, so no process loads it until enabled.
 
     Raise ExtensionStateError if it is already disabled, busy, or needed by
@@ -399,25 +461,15 @@ def extension_disable(*, name: str, cascade: bool = False) -> Extension:
     if not extension.is_enabled:
         raise ExtensionStateError("is already disabled", extension=name, code="extension_already_disabled")
     _refuse_if_busy(extension)
+    dependents = []
     if extension.status == Status.ACTIVE:
-        _unload_with_dependents(extension, cascade=cascade, final_status=Status.DISABLED)
-        return _save(extension, is_enabled=False)
-    return _save(extension, is_enabled=False, status=Status.DISABLED)
-
-
-def extension_configure(*, name: str, config: dict) -> Extension:
-    """Replace the stored configuration of *name* and apply it in every process that runs it.
-
-    The configuration is validated against the manifest's settings schema
-    (defaults filled in) before anything is written; raise ConfigurationError
-    listing every problem, ExtensionNotFoundError for an unknown name.
-    """
-    extension = extension_get(name)
-    manifest = Manifest.from_document(extension.manifest)
-    effective = effective_config(manifest, config)
-    extension = _save(extension, config=config, config_version=extension.config_version + 1)
-    loaded = registry.entries.get(name)
-    if loaded is not None:
-        loaded.instance.configure(effective)
-        registry.entries[name] = replace(loaded, config_version=extension.config_version)
-    return extension
+        dependents = _dependents_to_unload(extension, cascade=cascade, actor=actor)
+    # The wish is written first, under the row lock, so a load racing this disable refuses.
+    with transaction.atomic():
+        locked = Extension.objects.select_for_update().get(pk=extension.pk)
+        _save(locked, is_enabled=False)
+    for dependent in dependents:
+        _unload_one(dependent)
+    if locked.status == Status.ACTIVE:
+        return _unload_one(locked, final_status=Status.DISABLED)
+    return _save(locked, status=Status.DISABLED)

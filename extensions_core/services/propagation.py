@@ -72,13 +72,15 @@ def registry_sync(*, force: bool = False) -> bool:
     now = time.monotonic()
     if not force and now - registry.last_checked < _check_interval():
         return False
+    registry.last_checked = now
+    # Read before taking the lock: access changes apply even while another thread
+    # is busy loading extensions.
+    generation, registry.access_generation = registry_generations()
+    if generation == registry.applied_generation and not force:
+        return False
     if not registry.lock.acquire(blocking=force):
         return False
     try:
-        registry.last_checked = now
-        generation, registry.access_generation = registry_generations()
-        if generation == registry.applied_generation and not force:
-            return False
         rows = list(
             Extension.objects.filter(status=Extension.Status.ACTIVE).values(
                 "id", "name", "revision", "config_version", "path", "manifest", "config"
@@ -105,7 +107,8 @@ def _apply(rows: list[dict]) -> None:
         if name in registry.entries:
             _reconfigure(registry.entries[name], row)
             continue
-        if failed and failed[0] == row["revision"]:
+        # A failure is retried when the code (revision) or the configuration changes.
+        if failed and failed[0] == (row["revision"], row["config_version"]):
             continue
         try:
             # Validated by the process that loaded it; trusted as stored.
@@ -118,7 +121,7 @@ def _apply(rows: list[dict]) -> None:
                 timeout=timeout,
             )
         except ExtensionError as error:
-            registry.failures[name] = (row["revision"], error.message)
+            registry.failures[name] = ((row["revision"], row["config_version"]), error.message)
             logger.error("Could not load in this process: %s", error.message)
             continue
         registry.register(replace(loaded, extension_id=row["id"], config_version=row["config_version"]))

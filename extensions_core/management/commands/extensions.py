@@ -12,9 +12,10 @@ from extensions_core.exceptions import ExtensionError, ManifestError
 from extensions_core.management.output import as_json, extension_as_dict, failing_with_one_line, table
 from extensions_core.manifest import manifest_problems, parse_json_text, read_document
 from extensions_core.models import Extension
-from extensions_core.permissions import can_manage_extension
+from extensions_core.permissions import UserPolicy, can_manage_extension
 from extensions_core.selectors import extension_get_for_user
 from extensions_core.services import (
+    PLATFORM,
     extension_disable,
     extension_discover,
     extension_enable,
@@ -25,11 +26,11 @@ from extensions_core.services import (
 )
 
 ACTIONS = {
-    "load": lambda name, options: extension_load(name=name),
-    "unload": lambda name, options: extension_unload(name=name, cascade=options["cascade"]),
-    "reload": lambda name, options: extension_reload(name=name),
-    "enable": lambda name, options: extension_enable(name=name),
-    "disable": lambda name, options: extension_disable(name=name, cascade=options["cascade"]),
+    "load": lambda name, options: extension_load(name=name, actor=options["actor"]),
+    "unload": lambda name, options: extension_unload(name=name, cascade=options["cascade"], actor=options["actor"]),
+    "reload": lambda name, options: extension_reload(name=name, actor=options["actor"]),
+    "enable": lambda name, options: extension_enable(name=name, actor=options["actor"]),
+    "disable": lambda name, options: extension_disable(name=name, cascade=options["cascade"], actor=options["actor"]),
 }
 
 
@@ -207,8 +208,9 @@ class Command(BaseCommand):
 
     def act(self, action: str, options) -> None:
         name = options["name"]
+        options["actor"] = PLATFORM
         if options.get("as_user"):
-            self.authorize(options["as_user"], name)
+            options["actor"] = UserPolicy(self.authorize(options["as_user"], name))
         row = failing_with_one_line(self, lambda: ACTIONS[action](name, options))
         if options["json"]:
             self.stdout.write(as_json(extension_as_dict(row)))
@@ -218,7 +220,7 @@ class Command(BaseCommand):
         if row.error_message:
             self.stderr.write(row.error_message)
 
-    def authorize(self, username: str, name: str) -> None:
+    def authorize(self, username: str, name: str):
         """Apply the API's rule for *username*: invisible is "no such extension", visible is "not allowed"."""
         users = get_user_model()
         user = users.objects.filter(**{users.USERNAME_FIELD: username}).first()
@@ -227,6 +229,7 @@ class Command(BaseCommand):
         extension = failing_with_one_line(self, lambda: extension_get_for_user(user, name))
         if not can_manage_extension(user, extension):
             raise CommandError(f'{username} may not manage extension "{name}" (needs manage_extension)')
+        return user
 
 
 __all__ = ["Command", "ExtensionError"]
