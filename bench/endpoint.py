@@ -340,13 +340,13 @@ def wait_ready(base: str, tokens: dict[str, str], process: subprocess.Popen, log
             raise SystemExit(f"the views answer different shapes: {static_keys} vs {extension_keys}")
 
 
-def warm_up(base: str, tokens: dict[str, str], per_url: int = 40) -> None:
+def warm_up(base: str, tokens: dict[str, str], log: Path, per_url: int = 40) -> None:
     """Untimed concurrent requests, so both workers have synced their registry and cached access."""
     jobs = [(url, token) for token in tokens.values() for url in VIEWS.values()] * per_url
     with ThreadPoolExecutor(max_workers=8) as pool:
         for status, _ in pool.map(lambda job: get(base, *job), jobs):
             if status != 200:
-                raise SystemExit(f"warm-up request answered {status}")
+                raise SystemExit(f"warm-up request answered {status}; gunicorn log:\n{log.read_text()[-4000:]}")
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -443,7 +443,7 @@ def main() -> None:
         throttle_history = ThrottleHistory()
         wait_ready(base, tokens, process, log)
         timings = time_in_process(tokens, 300 if args.quick else 1000, throttle_history)  # server idle
-        warm_up(base, {kind: tokens[kind] for kind in load_users})
+        warm_up(base, {kind: tokens[kind] for kind in load_users}, log)
 
         runs: dict[tuple[str, str], list[dict]] = {(kind, view): [] for kind in load_users for view in VIEWS}
         load_started = time.perf_counter()

@@ -87,6 +87,15 @@ class ExtensionNotFoundError(ExtensionError):
         )
 
 
+class TaskNotFoundError(ExtensionError):
+    """No such task definition (or it is invisible to the caller)."""
+
+    code = "task_not_found"
+
+    def __init__(self, extension: str, task: str) -> None:
+        super().__init__(f'has no task "{task}"', extension=extension)
+
+
 class ExtensionStateError(ExtensionError):
     """The action is not possible in the extension's current state (HTTP 409)."""
 

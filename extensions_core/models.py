@@ -107,3 +107,45 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.hostname}:{self.pid}"
+
+
+class TaskDefinition(models.Model):
+    """A background task declared by an extension's manifest; operators may override some fields in admin."""
+
+    # Fields an operator may change in admin; a manifest resync keeps the operator's values.
+    OPERATOR_FIELDS = ("is_enabled", "timeout_seconds", "max_retries", "retry_backoff_seconds", "is_isolated")
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="task_definitions")
+    name = models.CharField(max_length=100)
+    function = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    schedule = models.CharField(max_length=200, blank=True, help_text="5-field cron, as declared.")
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    timeout_seconds = models.FloatField(null=True, blank=True)
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    retry_backoff_seconds = models.FloatField(default=0)
+    is_isolated = models.BooleanField(default=True, help_text="Run in a separate process with limits.")
+    depends_on = models.JSONField(default=list, blank=True)
+    parameters_schema = models.JSONField(null=True, blank=True)
+    triggers = models.JSONField(default=list, blank=True)
+    is_enabled = models.BooleanField(default=True)
+    is_present = models.BooleanField(default=True, help_text="Still declared by the extension's manifest.")
+    overridden_fields = models.JSONField(default=list, blank=True, help_text="Fields an operator changed in admin.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["extension__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["extension", "name"], name="one_task_name_per_extension")]
+        permissions = [("run_taskdefinition", "Can run the task by hand")]
+
+    def __str__(self) -> str:
+        return f"{self.extension.name}/{self.name}"
+
+    @property
+    def kind(self) -> str:
+        """scheduled, event (triggered) or manual."""
+        if self.schedule or self.interval_seconds:
+            return "scheduled"
+        return "event" if self.triggers else "manual"

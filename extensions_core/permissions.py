@@ -165,6 +165,40 @@ def can_call_endpoint(user, extension: Extension, endpoint: Endpoint) -> bool:
     return not endpoint.permissions or bool(access_of(user).roles & set(endpoint.permissions))
 
 
+VIEW_TASK = "view_taskdefinition"
+RUN_TASK = "run_taskdefinition"
+
+
+def can_view_task(user, definition) -> bool:
+    """Return whether *user* may see a task definition (view or run it, model-wide or on it)."""
+    if is_superuser(user):
+        return True
+    access = access_of(user)
+    return access.holds(VIEW_TASK, definition) or access.holds(RUN_TASK, definition)
+
+
+def can_run_task(user, definition) -> bool:
+    """Return whether *user* may run a task definition by hand."""
+    return is_superuser(user) or access_of(user).holds(RUN_TASK, definition)
+
+
+def visible_task_ids(user) -> set[int] | None:
+    """Return the ids of task definitions *user* may see, or None when it may see all of them."""
+    from extensions_core.models import TaskDefinition
+
+    if is_superuser(user):
+        return None
+    access = access_of(user)
+    if any(f"{APP}.{codename}" in access.global_permissions for codename in (VIEW_TASK, RUN_TASK)):
+        return None
+    content_type = ContentType.objects.get_for_model(TaskDefinition)
+    return {
+        int(object_pk)
+        for (content_type_id, object_pk), codenames in access.object_permissions.items()
+        if content_type_id == content_type.pk and codenames & {VIEW_TASK, RUN_TASK}
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class UserPolicy:
     """A user's rights over the extensions an action touches beyond the one named (services.AccessPolicy)."""

@@ -22,10 +22,12 @@ from extensions_core.exceptions import (
     ExtensionStateError,
     ManifestError,
     RegistryNotReadyError,
+    TaskNotFoundError,
 )
 
 STATUS_OF: list[tuple[type[ExtensionError], int]] = [
     (ExtensionNotFoundError, status.HTTP_404_NOT_FOUND),
+    (TaskNotFoundError, status.HTTP_404_NOT_FOUND),
     (ManifestError, status.HTTP_400_BAD_REQUEST),
     (ConfigurationError, status.HTTP_400_BAD_REQUEST),
     (ExtensionStateError, status.HTTP_409_CONFLICT),

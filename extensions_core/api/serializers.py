@@ -213,3 +213,39 @@ class TokenRequestSerializer(serializers.Serializer):
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown only once.")
     expiry = serializers.DateTimeField(allow_null=True)
+
+
+class TaskDefinitionSerializer(serializers.ModelSerializer):
+    """A background task as declared by its extension (with operator overrides)."""
+
+    extension_name = serializers.CharField(source="extension.name", read_only=True)
+    task_name = serializers.CharField(source="name", read_only=True)
+    enabled = serializers.BooleanField(source="is_enabled", read_only=True)
+    isolated = serializers.BooleanField(source="is_isolated", read_only=True)
+    kind = serializers.ChoiceField(choices=["scheduled", "event", "manual"], read_only=True)
+
+    class Meta:
+        from extensions_core.models import TaskDefinition
+
+        model = TaskDefinition
+        fields = [
+            "extension_name",
+            "task_name",
+            "function",
+            "description",
+            "kind",
+            "schedule",
+            "interval_seconds",
+            "timezone",
+            "timeout_seconds",
+            "max_retries",
+            "retry_backoff_seconds",
+            "isolated",
+            "depends_on",
+            "parameters_schema",
+            "triggers",
+            "enabled",
+            "overridden_fields",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -11,11 +11,13 @@ from extensions_core.api.views import (
     ExtensionViewSet,
     SystemHealthView,
     SystemStatsView,
+    TaskDefinitionViewSet,
     TokenRevokeView,
     TokenView,
 )
 
-NAME = r"(?P<name>[a-z][a-z0-9]*(?:-[a-z0-9]+)*)"
+NAME_RE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+NAME = rf"(?P<name>{NAME_RE})"
 
 
 def action(verb: str, method: str = "post"):
@@ -32,6 +34,12 @@ urlpatterns = [
     path("extensions/discover", DiscoverView.as_view(), name="extension-discover"),
     path("extensions/system/health", SystemHealthView.as_view(), name="system-health"),
     path("extensions/system/stats", SystemStatsView.as_view(), name="system-stats"),
+    path("extensions/background-tasks/", TaskDefinitionViewSet.as_view({"get": "list"}), name="task-list"),
+    re_path(
+        rf"^extensions/background-tasks/(?P<extension>{NAME[len('(?P<name>') : -1]})/(?P<task>[a-z][a-z0-9_]*)$",
+        TaskDefinitionViewSet.as_view({"get": "retrieve"}),
+        name="task-detail",
+    ),
     re_path(rf"^extensions/{NAME}/$", ExtensionViewSet.as_view({"get": "retrieve"}), name="extension-detail"),
     re_path(rf"^extensions/{NAME}/load$", action("load"), name="extension-load"),
     re_path(rf"^extensions/{NAME}/unload$", action("unload"), name="extension-unload"),

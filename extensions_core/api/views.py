@@ -24,6 +24,7 @@ from extensions_core.api.serializers import (
     LifecycleQuerySerializer,
     SystemHealthSerializer,
     SystemStatsSerializer,
+    TaskDefinitionSerializer,
     TokenRequestSerializer,
     TokenSerializer,
 )
@@ -33,7 +34,12 @@ from extensions_core.health import extension_health, system_health, system_stats
 from extensions_core.manifest import Manifest
 from extensions_core.models import Extension
 from extensions_core.permissions import UserPolicy, can_manage_extension
-from extensions_core.selectors import extension_get_for_user, extension_list_for_user
+from extensions_core.selectors import (
+    extension_get_for_user,
+    extension_list_for_user,
+    task_definition_get_for_user,
+    task_definition_list_for_user,
+)
 from extensions_core.services import (
     extension_configure,
     extension_disable,
@@ -306,3 +312,41 @@ class TokenRevokeView(APIView):
             raise ValidationError({"token": ["this request did not authenticate with a token"]})
         request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TaskDefinitionViewSet(viewsets.GenericViewSet):
+    """Background task definitions the caller may see."""
+
+    serializer_class = TaskDefinitionSerializer
+
+    def get_queryset(self):
+        return task_definition_list_for_user(self.request.user)
+
+    @extend_schema(
+        operation_id="tasks_list",
+        summary="List the task definitions you may see",
+        parameters=[OpenApiParameter("extension", str, description="Only this extension's tasks.")],
+        responses={
+            200: TaskDefinitionSerializer(many=True),
+            **errors(401),
+            (404, "application/json"): OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
+        tags=["background-tasks"],
+    )
+    def list(self, request: Request) -> Response:
+        rows = task_definition_list_for_user(request.user, extension=request.query_params.get("extension"))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(TaskDefinitionSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="tasks_retrieve",
+        summary="One task definition",
+        parameters=[
+            OpenApiParameter("extension", str, OpenApiParameter.PATH, pattern=NAME_PATTERN),
+            OpenApiParameter("task", str, OpenApiParameter.PATH, pattern=r"^[a-z][a-z0-9_]*$"),
+        ],
+        responses={200: TaskDefinitionSerializer, **errors(401, 404)},
+        tags=["background-tasks"],
+    )
+    def retrieve(self, request: Request, extension: str, task: str) -> Response:
+        return Response(TaskDefinitionSerializer(task_definition_get_for_user(request.user, extension, task)).data)

@@ -23,6 +23,7 @@ from extensions_core.services.propagation import (
     registry_generation_bump,
     registry_sync,
 )
+from extensions_core.services.tasks import task_definition_override, task_definitions_sync
 
 __all__ = [
     "PLATFORM",
@@ -41,4 +42,6 @@ __all__ = [
     "registry_generation",
     "registry_generation_bump",
     "registry_sync",
+    "task_definition_override",
+    "task_definitions_sync",
 ]

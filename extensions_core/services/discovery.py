@@ -15,6 +15,7 @@ from extensions_core.manifest import MANIFEST_FILENAME
 from extensions_core.models import Extension
 from extensions_core.services.lifecycle import extension_load, manifest_fields
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+from extensions_core.services.tasks import task_definitions_sync
 
 Status = Extension.Status
 BUSY = (Status.ACTIVE, Status.LOADING, Status.UNLOADING)
@@ -121,7 +122,7 @@ def _create(item: DiscoveredExtension, now, *, enabled: bool) -> None:
     status = Status.NOT_LOADED if item.is_valid else Status.ERROR
     if not enabled:
         status = Status.DISABLED if item.is_valid else Status.ERROR
-    Extension.objects.create(
+    row = Extension.objects.create(
         name=item.name,
         path=str(item.folder),
         source=item.source,
@@ -132,6 +133,8 @@ def _create(item: DiscoveredExtension, now, *, enabled: bool) -> None:
         discovered_at=now,
         **_state_of(item),
     )
+    if item.is_valid:
+        task_definitions_sync(extension=row, manifest=item.manifest)
 
 
 def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
@@ -149,6 +152,8 @@ def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
     for key, value in changes.items():
         setattr(row, key, value)
     row.save(update_fields=[*changes, "updated_at"])
+    if item.is_valid and row.status not in BUSY:
+        task_definitions_sync(extension=row, manifest=item.manifest)
     return changed
 
 

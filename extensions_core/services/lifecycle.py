@@ -34,6 +34,7 @@ from extensions_core.manifest.model import parse_dependency
 from extensions_core.models import Extension
 from extensions_core.registry import registry
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+from extensions_core.services.tasks import task_definitions_sync
 
 Status = Extension.Status
 # Refusals that depend on who asks, not on the extension: never recorded on its row.
@@ -278,6 +279,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         raise failure from error
     registry_unload_here(locked.name)
     registry.register(replace(loaded, extension_id=locked.pk, config_version=locked.config_version))
+    task_definitions_sync(extension=locked, manifest=manifest)
     return _save(
         locked,
         status=Status.ACTIVE,

@@ -33,12 +33,15 @@ OBJECT_OPERATIONS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/extensions/hello-extension/hello"): (401, 404, 403, 403, 200, 403, 200),
     ("GET", "/api/extensions/hello-extension/hello/{name}"): (401, 404, 403, 403, 200, 403, 200),
     ("GET", "/api/extensions/background-task-extension/status"): (401, 404, 403, 403, 200, 403, 200),
+    # Task definitions have their own grants (view_taskdefinition, run_taskdefinition); extension roles give none.
+    ("GET", "/api/extensions/background-tasks/{extension}/{task}"): (401, 404, 404, 404, 404, 404, 200),
 }
 PLATFORM_OPERATIONS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/extensions/"): (401, 200, 200, 200, 200, 200, 200),
     ("POST", "/api/extensions/discover"): (401, 403, 403, 403, 403, 403, 200),
     ("GET", "/api/extensions/system/health"): (401, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/extensions/system/stats"): (401, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/extensions/background-tasks/"): (401, 200, 200, 200, 200, 200, 200),
     ("POST", "/api/auth/token"): (400, 400, 400, 400, 400, 400, 400),
     ("POST", "/api/auth/token/revoke"): (401, 204, 204, 204, 204, 204, 204),
 }
@@ -57,7 +60,8 @@ def expected(row: tuple[int, ...], role: str, variant: str) -> int:
 
 
 def target_of(path: str) -> str:
-    return "background-task-extension" if "background-task-extension" in path else "hello-extension"
+    tasks = "background-task-extension" in path or "{extension}/{task}" in path
+    return "background-task-extension" if tasks else "hello-extension"
 
 
 def concrete(path: str, variant: str) -> tuple[str, str, str]:
@@ -66,7 +70,9 @@ def concrete(path: str, variant: str) -> tuple[str, str, str]:
     other = "hello-extension" if target == "background-task-extension" else "background-task-extension"
     requested = {"visible": target, "invisible": target, "missing": "no-such-extension"}[variant]
     granted = other if variant == "invisible" else target
-    if path.startswith("/api/extensions/{name}"):
+    if "{extension}/{task}" in path:
+        url = path.replace("{extension}", requested).replace("{task}", "manual_task")
+    elif path.startswith("/api/extensions/{name}"):
         url = path.replace("{name}", requested, 1)
     else:
         url = path.replace(target, requested).replace("{name}", "Ada")

@@ -18,6 +18,8 @@ PLATFORM_PATHS = [
     ("POST", "/api/extensions/discover", "extension-discover"),
     ("GET", "/api/extensions/system/health", "system-health"),
     ("GET", "/api/extensions/system/stats", "system-stats"),
+    ("GET", "/api/extensions/background-tasks/", "task-list"),
+    ("GET", "/api/extensions/background-tasks/shadow-probe/some_task", "task-detail"),
     ("GET", "/api/extensions/shadow-probe/", "extension-detail"),
     ("POST", "/api/extensions/shadow-probe/load", "extension-load"),
     ("POST", "/api/extensions/shadow-probe/unload", "extension-unload"),
