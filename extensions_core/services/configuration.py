@@ -13,8 +13,8 @@ from extensions_core.exceptions import ExtensionLoadError, ExtensionStateError
 from extensions_core.manifest import Manifest
 from extensions_core.models import Extension
 from extensions_core.registry import registry
-from extensions_core.services.lifecycle import extension_get
 from extensions_core.services.propagation import registry_generation_bump
+from extensions_core.services.records import extension_get
 
 
 def extension_configure(*, name: str, config: dict) -> Extension:

@@ -13,8 +13,9 @@ from extensions_core.discovery import DiscoveredExtension, discover_extensions
 from extensions_core.exceptions import ExtensionConflictError, ExtensionError
 from extensions_core.manifest import MANIFEST_FILENAME
 from extensions_core.models import Extension
-from extensions_core.services.lifecycle import extension_load, manifest_fields
+from extensions_core.services.lifecycle import extension_load
 from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+from extensions_core.services.records import manifest_fields
 from extensions_core.services.tasks import task_definitions_sync
 
 Status = Extension.Status

@@ -7,16 +7,14 @@ process follows within a second. Extension code runs outside transactions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from traceback import format_exception
-from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
 
-import karen
 from extensions_core.conf import extension_settings
 from extensions_core.configuration import effective_config
 from extensions_core.dependencies import dependents_of
@@ -24,111 +22,25 @@ from extensions_core.exceptions import (
     ExtensionDependencyError,
     ExtensionError,
     ExtensionLoadError,
-    ExtensionNotFoundError,
     ExtensionStateError,
-    ManifestError,
 )
 from extensions_core.loader import load_extension
 from extensions_core.manifest import Dependency, Manifest, read_manifest
 from extensions_core.manifest.model import parse_dependency
 from extensions_core.models import Extension
 from extensions_core.registry import registry
-from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
+from extensions_core.services.planning import ACTOR_CODES, PLATFORM, AccessPolicy, load_plan
+from extensions_core.services.propagation import registry_unload_here
+from extensions_core.services.records import (
+    extension_get,
+    extension_read_manifest,
+    extension_record_error,
+    extension_save,
+    manifest_fields,
+)
 from extensions_core.services.tasks import task_definitions_sync
 
 Status = Extension.Status
-# Refusals that depend on who asks, not on the extension: never recorded on its row.
-ACTOR_CODES = frozenset({"extension_dependency_unavailable", "extension_dependency_not_permitted"})
-
-
-class AccessPolicy(Protocol):
-    """Whose rights apply to the extensions an action touches beyond the one named (dependencies, dependents)."""
-
-    def may_view(self, extension: Extension) -> bool: ...
-
-    def may_manage(self, extension: Extension) -> bool: ...
-
-
-class _Platform:
-    """The platform acting for itself (startup, discovery, operators at the command line)."""
-
-    def may_view(self, extension: Extension) -> bool:
-        return True
-
-    def may_manage(self, extension: Extension) -> bool:
-        return True
-
-
-PLATFORM = _Platform()
-
-
-def extension_get(name: str) -> Extension:
-    """Return the extension row *name*; raise ExtensionNotFoundError."""
-    try:
-        return Extension.objects.get(name=name)
-    except Extension.DoesNotExist:
-        raise ExtensionNotFoundError(name) from None
-
-
-def _save(extension: Extension, **changes) -> Extension:
-    """Write *changes* to the row and announce them, in one transaction."""
-    if "status" in changes:
-        changes["status_changed_at"] = timezone.now()
-    for field, value in changes.items():
-        setattr(extension, field, value)
-    with transaction.atomic():
-        extension.save(update_fields=[*changes, "updated_at"])
-        registry_generation_bump()
-    return extension
-
-
-def extension_record_error(extension: Extension, error: ExtensionError) -> Extension:
-    """Put *extension* in `error` with the code, message and traceback of *error*."""
-    return _save(
-        extension,
-        status=Status.ERROR,
-        error_code=error.code,
-        error_message=error.message,
-        error_traceback=getattr(error, "traceback", "") or "",
-    )
-
-
-def manifest_fields(manifest: Manifest) -> dict:
-    """Return the row fields copied from a manifest."""
-    return {
-        "version": manifest.version,
-        "display_name": manifest.display_name,
-        "description": manifest.description,
-        "author": manifest.author,
-        "license": manifest.license,
-        "category": manifest.category,
-        "manifest": manifest.document,
-        "manifest_warnings": [problem.as_dict() for problem in manifest.warnings],
-    }
-
-
-def _read(extension: Extension) -> Manifest:
-    """Return the manifest on disk of *extension*; record and raise its problems."""
-    limits = extension_settings()
-    try:
-        manifest = read_manifest(
-            Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
-        )
-    except ManifestError as error:
-        if error.extension is None:
-            error = ManifestError(error.problems, extension=extension.name)
-        extension_record_error(extension, error)
-        raise error from None
-    if manifest.name != extension.name:
-        error = ExtensionStateError(
-            f'extension.json in {extension.path} now names it "{manifest.name}"; '
-            "run `manage.py extensions discover` to register the new name",
-            extension=extension.name,
-            code="extension_renamed",
-        )
-        extension_record_error(extension, error)
-        raise error
-    return manifest
 
 
 def _is_busy(extension: Extension) -> bool:
@@ -149,101 +61,6 @@ def _refuse_if_busy(extension: Extension) -> None:
         )
 
 
-@dataclass
-class _Step:
-    extension: Extension
-    manifest: Manifest
-
-
-def _check_platform(manifest: Manifest) -> None:
-    if manifest.karen_version:
-        from packaging.specifiers import SpecifierSet
-
-        if not SpecifierSet(manifest.karen_version).contains(karen.__version__, prereleases=True):
-            raise ExtensionDependencyError(
-                f'requires platform version "{manifest.karen_version}", but this platform is {karen.__version__}',
-                extension=manifest.name,
-                code="extension_incompatible_platform",
-            )
-
-
-def _load_plan(target: Extension, manifest: Manifest, actor: AccessPolicy = PLATFORM) -> list[_Step]:
-    """Return the extensions to load, dependencies first, ending with *target*.
-
-    Raise ExtensionDependencyError for a missing, disabled or incompatible
-    dependency or a cycle; nothing is loaded or written by this function
-    except manifest problems found on dependencies.
-    """
-    rows: dict[str, Extension | None] = {}
-
-    def row_of(name: str) -> Extension | None:
-        if name not in rows:
-            rows[name] = Extension.objects.filter(name=name).first()
-        return rows[name]
-
-    plan: list[_Step] = []
-    planned: set[str] = set()
-
-    def visit(extension: Extension, manifest: Manifest, chain: list[str]) -> None:
-        _check_platform(manifest)
-        for dependency in manifest.dependencies:
-            if dependency.name in chain:
-                cycle = " -> ".join([*chain[chain.index(dependency.name) :], dependency.name])
-                raise ExtensionDependencyError(
-                    f"dependencies form a cycle: {cycle}",
-                    extension=target.name,
-                    code="extension_dependency_cycle",
-                )
-            row = row_of(dependency.name)
-            if actor is not PLATFORM and (row is None or not actor.may_view(row)):
-                # Missing and invisible look the same to the caller.
-                raise ExtensionDependencyError(
-                    f'needs "{dependency}", which is not available to you',
-                    extension=target.name,
-                    code="extension_dependency_unavailable",
-                )
-            if row is None:
-                raise ExtensionDependencyError(
-                    f'needs "{dependency}", which is not installed',
-                    extension=target.name,
-                    code="extension_dependency_missing",
-                )
-            if not row.is_enabled:
-                raise ExtensionDependencyError(
-                    f'needs "{dependency.name}", which is disabled; enable it first',
-                    extension=target.name,
-                    code="extension_dependency_disabled",
-                )
-            try:
-                found = Manifest.from_document(row.manifest) if row.status == Status.ACTIVE else _read(row)
-            except ExtensionError as error:
-                raise ExtensionDependencyError(
-                    f'needs "{dependency.name}", whose manifest is broken: {error.message}',
-                    extension=target.name,
-                    code="extension_dependency_failed",
-                ) from error
-            if not dependency.accepts(found.version):
-                raise ExtensionDependencyError(
-                    f'needs "{dependency}", but {dependency.name} {found.version} is installed',
-                    extension=target.name,
-                    code="extension_dependency_version",
-                )
-            if row.status != Status.ACTIVE and not actor.may_manage(row):
-                raise ExtensionDependencyError(
-                    f'needs "{dependency.name}" loaded first, which you may not manage',
-                    extension=target.name,
-                    code="extension_dependency_not_permitted",
-                )
-            if dependency.name not in planned:
-                visit(row, found, [*chain, dependency.name])
-        if extension.name not in planned:
-            planned.add(extension.name)
-            plan.append(_Step(extension, manifest))
-
-    visit(target, manifest, [target.name])
-    return plan
-
-
 def _load_one(extension: Extension, manifest: Manifest) -> Extension:
     """Load one extension whose dependencies are active; record the outcome."""
     with transaction.atomic():
@@ -254,7 +71,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         if not locked.is_enabled or locked.status == Status.DISABLED:
             # A disable may have committed since the caller looked.
             raise ExtensionStateError("is disabled; enable it first", extension=locked.name, code="extension_disabled")
-        _save(locked, status=Status.LOADING)
+        extension_save(locked, status=Status.LOADING)
     revision = locked.revision + 1
     try:
         config = effective_config(manifest, locked.config)
@@ -280,7 +97,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
     registry_unload_here(locked.name)
     registry.register(replace(loaded, extension_id=locked.pk, config_version=locked.config_version))
     task_definitions_sync(extension=locked, manifest=manifest)
-    return _save(
+    return extension_save(
         locked,
         status=Status.ACTIVE,
         revision=revision,
@@ -307,9 +124,9 @@ def extension_load(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     if extension.status == Status.ACTIVE:
         raise ExtensionStateError("is already loaded", extension=name, code="extension_already_loaded")
     _refuse_if_busy(extension)
-    manifest = _read(extension)
+    manifest = extension_read_manifest(extension)
     try:
-        plan = _load_plan(extension, manifest, actor)
+        plan = load_plan(extension, manifest, actor)
     except ExtensionDependencyError as error:
         if error.code not in ACTOR_CODES:
             extension_record_error(extension, error)
@@ -352,12 +169,12 @@ def _active_graph() -> dict[str, list[str]]:
 
 
 def _unload_one(extension: Extension, *, final_status: str = Status.NOT_LOADED) -> Extension:
-    _save(extension, status=Status.UNLOADING)
+    extension_save(extension, status=Status.UNLOADING)
     warning = registry_unload_here(extension.name)
     changes = {"status": final_status, "error_code": "", "error_message": "", "error_traceback": ""}
     if warning:
         changes.update(error_code="extension_shutdown_failed", error_message=warning)
-    return _save(extension, **changes)
+    return extension_save(extension, **changes)
 
 
 def _dependents_to_unload(extension: Extension, *, cascade: bool, actor: AccessPolicy) -> list[Extension]:
@@ -418,7 +235,7 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
             extension=name,
             code="extension_renamed",
         )
-    _load_plan(extension, manifest, actor)
+    load_plan(extension, manifest, actor)
     _refuse_breaking_dependents(extension, manifest, actor)
     _unload_one(extension)
     return _load_one(extension_get(name), manifest)
@@ -449,7 +266,7 @@ def extension_enable(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     changes = {"is_enabled": True}
     if extension.status == Status.DISABLED:
         changes["status"] = Status.NOT_LOADED
-    _save(extension, **changes)
+    extension_save(extension, **changes)
     return extension_load(name=name, actor=actor)
 
 
@@ -469,9 +286,9 @@ def extension_disable(*, name: str, cascade: bool = False, actor: AccessPolicy =
     # The wish is written first, under the row lock, so a load racing this disable refuses.
     with transaction.atomic():
         locked = Extension.objects.select_for_update().get(pk=extension.pk)
-        _save(locked, is_enabled=False)
+        extension_save(locked, is_enabled=False)
     for dependent in dependents:
         _unload_one(dependent)
     if locked.status == Status.ACTIVE:
         return _unload_one(locked, final_status=Status.DISABLED)
-    return _save(locked, status=Status.DISABLED)
+    return extension_save(locked, status=Status.DISABLED)

@@ -1,0 +1,85 @@
+"""Writing an extension row's observed state, and reading its manifest from disk (records failures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from extensions_core.conf import extension_settings
+from extensions_core.exceptions import ExtensionError, ExtensionNotFoundError, ExtensionStateError, ManifestError
+from extensions_core.manifest import Manifest, read_manifest
+from extensions_core.models import Extension
+from extensions_core.services.propagation import registry_generation_bump
+
+Status = Extension.Status
+
+
+def extension_get(name: str) -> Extension:
+    """Return the extension row *name*; raise ExtensionNotFoundError."""
+    try:
+        return Extension.objects.get(name=name)
+    except Extension.DoesNotExist:
+        raise ExtensionNotFoundError(name) from None
+
+
+def extension_save(extension: Extension, **changes) -> Extension:
+    """Write *changes* to the row and announce them, in one transaction."""
+    if "status" in changes:
+        changes["status_changed_at"] = timezone.now()
+    for field, value in changes.items():
+        setattr(extension, field, value)
+    with transaction.atomic():
+        extension.save(update_fields=[*changes, "updated_at"])
+        registry_generation_bump()
+    return extension
+
+
+def extension_record_error(extension: Extension, error: ExtensionError) -> Extension:
+    """Put *extension* in `error` with the code, message and traceback of *error*."""
+    return extension_save(
+        extension,
+        status=Status.ERROR,
+        error_code=error.code,
+        error_message=error.message,
+        error_traceback=getattr(error, "traceback", "") or "",
+    )
+
+
+def manifest_fields(manifest: Manifest) -> dict:
+    """Return the row fields copied from a manifest."""
+    return {
+        "version": manifest.version,
+        "display_name": manifest.display_name,
+        "description": manifest.description,
+        "author": manifest.author,
+        "license": manifest.license,
+        "category": manifest.category,
+        "manifest": manifest.document,
+        "manifest_warnings": [problem.as_dict() for problem in manifest.warnings],
+    }
+
+
+def extension_read_manifest(extension: Extension) -> Manifest:
+    """Return the manifest on disk of *extension*; record and raise its problems."""
+    limits = extension_settings()
+    try:
+        manifest = read_manifest(
+            Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
+        )
+    except ManifestError as error:
+        if error.extension is None:
+            error = ManifestError(error.problems, extension=extension.name)
+        extension_record_error(extension, error)
+        raise error from None
+    if manifest.name != extension.name:
+        error = ExtensionStateError(
+            f'extension.json in {extension.path} now names it "{manifest.name}"; '
+            "run `manage.py extensions discover` to register the new name",
+            extension=extension.name,
+            code="extension_renamed",
+        )
+        extension_record_error(extension, error)
+        raise error
+    return manifest
