@@ -44,12 +44,17 @@ class Access:
 
     def holds(self, codename: str, obj: Model | None = None) -> bool:
         """Return whether the permission *codename* of our app is held model-wide or on *obj*."""
-        if f"{APP}.{codename}" in self.global_permissions:
-            return True
+        return codename in self.codenames_on(obj)
+
+    def codenames_on(self, obj: Model | None) -> frozenset[str]:
+        """Return the codenames of our app held model-wide, and on *obj* when given."""
+        global_codenames = frozenset(
+            name.partition(".")[2] for name in self.global_permissions if name.startswith(f"{APP}.")
+        )
         if obj is None:
-            return False
+            return global_codenames
         content_type = ContentType.objects.get_for_model(obj)
-        return codename in self.object_permissions.get((content_type.pk, str(obj.pk)), frozenset())
+        return global_codenames | self.object_permissions.get((content_type.pk, str(obj.pk)), frozenset())
 
 
 NO_ACCESS = Access(frozenset(), frozenset(), {})
@@ -147,6 +152,25 @@ def can_manage_extension(user, extension: Extension | None = None) -> bool:
     (needed for platform-wide actions such as discover).
     """
     return is_superuser(user) or access_of(user).holds(MANAGE_EXTENSION, extension)
+
+
+def endpoint_access(user, extension: Extension, endpoint: Endpoint | None) -> str:
+    """Return "allowed", "invisible" or "forbidden" for *user* calling *endpoint* of *extension*.
+
+    One pass over the user's cached access: the hot path of every extension request.
+    Without an endpoint (no route matched), "allowed" means the extension is visible.
+    """
+    if (endpoint is not None and endpoint.is_public) or is_superuser(user):
+        return "allowed"
+    access = access_of(user)
+    held = access.codenames_on(extension)
+    if held.isdisjoint(VISIBLE_WITH):
+        return "invisible"
+    if endpoint is None:
+        return "allowed"
+    if USE_EXTENSION in held and (not endpoint.permissions or not access.roles.isdisjoint(endpoint.permissions)):
+        return "allowed"
+    return "forbidden"
 
 
 def can_call_endpoint(user, extension: Extension, endpoint: Endpoint) -> bool:

@@ -43,6 +43,8 @@ class Registry:
     # The shared access generation as last read with the change marker (see permissions.py).
     access_generation: int | None = None
     last_checked: float = float("-inf")
+    # Grows with every change of the entries; consumers (the route table) rebuild when it moves.
+    version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -60,10 +62,18 @@ class Registry:
                 )
             self.entries[loaded.name] = loaded
             self.failures.pop(loaded.name, None)
+            self.version += 1
+
+    def replace(self, loaded: LoadedExtension) -> None:
+        """Swap in a new record of an already registered extension (e.g. a new configuration version)."""
+        with self.lock:
+            self.entries[loaded.name] = loaded
+            self.version += 1
 
     def unregister(self, name: str) -> LoadedExtension | None:
         """Forget *name*; return what was registered, or None."""
         with self.lock:
+            self.version += 1
             return self.entries.pop(name, None)
 
     def get(self, name: str) -> LoadedExtension | None:
@@ -91,6 +101,7 @@ class Registry:
         with self.lock:
             self.entries.clear()
             self.failures.clear()
+            self.version += 1
             self.applied_generation = None
             self.access_generation = None
             self.last_checked = float("-inf")

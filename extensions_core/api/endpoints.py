@@ -27,7 +27,7 @@ from extensions_core.api.errors import error_body
 from extensions_core.exceptions import ExtensionNotFoundError
 from extensions_core.manifest import Endpoint
 from extensions_core.models import Extension
-from extensions_core.permissions import can_call_endpoint, can_view_extension
+from extensions_core.permissions import can_view_extension, endpoint_access
 from extensions_core.registry import LoadedExtension, registry
 from extensions_core.sdk import RequestError
 
@@ -40,6 +40,7 @@ class MountedRoute:
     """One declared endpoint of a loaded extension, with its view."""
 
     extension: LoadedExtension
+    owner: Extension  # an unsaved stand-in (pk, name) to key permission checks without a query
     endpoint: Endpoint
     pattern: re.Pattern[str]
     handlers: dict[str, Any]
@@ -56,12 +57,12 @@ class RouteTable:
     """The mounted routes of this process, rebuilt when the registry changes."""
 
     def __init__(self) -> None:
-        self.key: tuple | None = None
+        self.key: int | None = None
         self.routes: dict[str, list[MountedRoute]] = {}
         self.lock = threading.Lock()
 
     def for_extension(self, name: str) -> list[MountedRoute]:
-        key = tuple(sorted((item, id(loaded)) for item, loaded in registry.entries.items()))
+        key = registry.version
         if key != self.key:
             with self.lock:
                 self.routes = {name: self._build(loaded) for name, loaded in dict(registry.entries).items()}
@@ -74,9 +75,11 @@ class RouteTable:
         for route in loaded.instance.get_routes():
             for method in route.methods:
                 views[(route.path, method)] = route.handler
+        owner = Extension(pk=loaded.extension_id, name=loaded.name)
         return [
             MountedRoute(
                 extension=loaded,
+                owner=owner,
                 endpoint=endpoint,
                 pattern=compile_path(endpoint.path),
                 handlers={method: views[(endpoint.path, method)] for method in endpoint.methods},
@@ -119,9 +122,13 @@ class ExtensionEndpointView(APIView):
         if loaded is None:
             return self._not_loaded(request, name)
         method = request.method.upper()
-        candidates = [route for route in route_table.for_extension(name) if route.pattern.match(path)]
-        route = next((item for item in candidates if method in item.handlers), None)
-        extension = Extension(pk=loaded.extension_id, name=name)
+        routes = route_table.for_extension(name)
+        matches = [(route, route.pattern.match(path)) for route in routes]
+        candidates = [route for route, match in matches if match]
+        route, parameters = next(
+            ((item, match) for item, match in matches if match and method in item.handlers), (None, None)
+        )
+        extension = routes[0].owner if routes else Extension(pk=loaded.extension_id, name=name)
         is_public = route.endpoint.is_public if route else any(item.endpoint.is_public for item in candidates)
         if not is_public:
             self._admit(request, extension, route)
@@ -131,8 +138,7 @@ class ExtensionEndpointView(APIView):
                 allowed = sorted({m for item in candidates for m in item.handlers})
                 raise MethodNotAllowed(method, detail=f"{method} is not declared here; allowed: {', '.join(allowed)}")
             return Response(error_body("route_not_found", f'Extension "{name}" declares no route {path}'), status=404)
-        parameters = route.pattern.match(path).groupdict()
-        return self._call(route, method, request, parameters)
+        return self._call(route, method, request, parameters.groupdict())
 
     def _not_loaded(self, request: Request, name: str) -> Response:
         """404 for a route of an extension that is not loaded: "not loaded" to those who may see it."""
@@ -153,9 +159,10 @@ class ExtensionEndpointView(APIView):
         user = request.user
         if not user.is_authenticated:
             raise NotAuthenticated()
-        if not can_view_extension(user, extension):
+        verdict = endpoint_access(user, extension, route.endpoint if route else None)
+        if verdict == "invisible":
             raise ExtensionNotFoundError(extension.name)
-        if route is not None and not can_call_endpoint(user, extension, route.endpoint):
+        if verdict == "forbidden":
             roles = ", ".join(route.endpoint.permissions)
             raise PermissionDenied(
                 "Calling this endpoint needs use_extension on the extension"

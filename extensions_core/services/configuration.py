@@ -53,5 +53,5 @@ def extension_configure(*, name: str, config: dict) -> Extension:
         registry_generation_bump()
         locked.refresh_from_db()
     if loaded is not None:
-        registry.entries[name] = replace(loaded, config_version=locked.config_version)
+        registry.replace(replace(loaded, config_version=locked.config_version))
     return locked

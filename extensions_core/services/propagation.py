@@ -138,7 +138,7 @@ def _reconfigure(loaded: LoadedExtension, row: dict) -> None:
         # the next change retries. Logged with the traceback for the operator.
         logger.exception('Extension "%s": configure() failed in this process', loaded.name)
         return
-    registry.entries[loaded.name] = replace(loaded, config_version=row["config_version"])
+    registry.replace(replace(loaded, config_version=row["config_version"]))
 
 
 def registry_unload_here(name: str) -> str | None:

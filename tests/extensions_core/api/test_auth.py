@@ -187,3 +187,33 @@ def test_session_reads_need_no_csrf_token():
     client.force_login(make_user("viewer", None))
 
     assert client.get(LIST).status_code == 200
+
+
+def test_authenticated_callers_are_limited_per_user_with_retry_after(alice, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/min"},
+    }
+    client = with_token(create_token("alice"))
+    other = with_token(create_token("alice"))  # another token of the same user shares the limit
+
+    codes = [client.get(LIST).status_code for _ in range(4)]
+    limited = client.get(LIST)
+
+    assert codes == [200, 200, 200, 429]
+    assert limited.json()["code"] == "throttled"
+    assert 0 < int(limited["Retry-After"]) <= 60
+    assert other.get(LIST).status_code == 429
+
+
+def test_anonymous_callers_are_limited_per_address(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "2/min"},
+    }
+    client = APIClient()
+
+    # Protected views answer 401 before any throttle; open ones (the schema) count anonymous calls.
+    codes = [client.get("/api/schema/?format=json").status_code for _ in range(3)]
+
+    assert codes == [200, 200, 429]
