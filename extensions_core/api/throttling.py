@@ -41,14 +41,10 @@ class CounterRateThrottle(BaseThrottle):
         limit, duration = int(count), DURATIONS[period[0]]
         now = time.time()
         key = f"throttle:{self.scope}:{client}:{int(now // duration)}"
-        if cache.add(key, 1, duration + 1):
-            seen = 1
-        else:
-            try:
-                seen = cache.incr(key)
-            except ValueError:  # the window expired between add and incr
-                cache.add(key, 1, duration + 1)
-                seen = 1
+        try:
+            seen = cache.incr(key)  # the common case: the window's counter exists
+        except ValueError:
+            seen = 1 if cache.add(key, 1, duration + 1) else cache.incr(key)
         self.retry_after = duration - (now % duration)
         return seen <= limit
 
