@@ -87,7 +87,11 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_float("DATABASE_CONN_MAX_AGE", 600), conn_health_checks=True
+        DATABASE_URL,
+        conn_max_age=env_float("DATABASE_CONN_MAX_AGE", 600),
+        # A SELECT 1 at the start of each request that reuses a connection: one round trip, but a
+        # connection the database dropped is replaced instead of failing the request.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -109,7 +113,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "karen.redis_cache.PooledRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("KAREN_CACHE_PREFIX", "karen"),
         }

@@ -69,7 +69,7 @@ def test_database_url_and_redis_url_select_the_production_stack(tmp_path):
 
     assert effective["engine"] == "django.db.backends.postgresql"
     assert effective["broker"] == "redis://127.0.0.1:6379/15"
-    assert effective["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert effective["cache"] == "karen.redis_cache.PooledRedisCache"
     assert effective["dirs"] == [str(ROOT / "extensions"), "/opt/more"]
 
 
@@ -91,3 +91,17 @@ def test_this_run_uses_the_stack_its_environment_asks_for():
         assert settings.CELERY_BROKER_URL == "filesystem://"
     cache.set("karen-test-key", {"stack": connection.vendor}, 30)
     assert cache.get("karen-test-key") == {"stack": connection.vendor}
+
+
+def test_the_configured_cache_reuses_one_redis_client_in_production():
+    """Production pass: one Redis client per pool, not per operation. Embedded pass: the file cache."""
+    if not os.environ.get("REDIS_URL"):
+        assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+        return
+    first = cache._cache.get_client(write=True)
+
+    cache.set("karen-client-reuse", 1, 30)
+
+    assert cache._cache.get_client(write=True) is first
+    assert cache.incr("karen-client-reuse") == 2
+    cache.delete("karen-client-reuse")
