@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from extensions_core.manifest.model import dependency_names
-
 
 class Extension(models.Model):
     """One extension package known to the platform, with its desired and observed state."""
@@ -62,11 +60,6 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def dependency_names(self) -> list[str]:
-        """Names of the extensions this one's stored manifest depends on."""
-        return dependency_names(self.manifest)
 
 
 class RegistryState(models.Model):

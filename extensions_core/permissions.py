@@ -41,6 +41,8 @@ class Access:
     global_permissions: frozenset[str]
     roles: frozenset[str]
     object_permissions: dict[tuple[int, str], frozenset[str]]
+    # Our app's model-wide codenames (without the "extensions_core." prefix).
+    app_codenames: frozenset[str] = frozenset()
 
     def holds(self, codename: str, obj: Model | None = None) -> bool:
         """Return whether the permission *codename* of our app is held model-wide or on *obj*."""
@@ -48,13 +50,10 @@ class Access:
 
     def codenames_on(self, obj: Model | None) -> frozenset[str]:
         """Return the codenames of our app held model-wide, and on *obj* when given."""
-        global_codenames = frozenset(
-            name.partition(".")[2] for name in self.global_permissions if name.startswith(f"{APP}.")
-        )
         if obj is None:
-            return global_codenames
+            return self.app_codenames
         content_type = ContentType.objects.get_for_model(obj)
-        return global_codenames | self.object_permissions.get((content_type.pk, str(obj.pk)), frozenset())
+        return self.app_codenames | self.object_permissions.get((content_type.pk, str(obj.pk)), frozenset())
 
 
 NO_ACCESS = Access(frozenset(), frozenset(), {})
@@ -118,6 +117,7 @@ def access_of(user) -> Access:
         objects.setdefault((content_type_id, str(object_pk)), set()).add(codename)
     access = Access(
         global_permissions=global_permissions,
+        app_codenames=frozenset(name.partition(".")[2] for name in global_permissions if name.startswith(f"{APP}.")),
         roles=frozenset(name for _, name in groups),
         object_permissions={key: frozenset(value) for key, value in objects.items()},
     )
@@ -138,11 +138,6 @@ def can_view_extension(user, extension: Extension) -> bool:
         return True
     access = access_of(user)
     return any(access.holds(codename, extension) for codename in VISIBLE_WITH)
-
-
-def can_use_extension(user, extension: Extension) -> bool:
-    """Return whether *user* holds use_extension on *extension* (or model-wide)."""
-    return is_superuser(user) or access_of(user).holds(USE_EXTENSION, extension)
 
 
 def can_manage_extension(user, extension: Extension | None = None) -> bool:
@@ -171,22 +166,6 @@ def endpoint_access(user, extension: Extension, endpoint: Endpoint | None) -> st
     if USE_EXTENSION in held and (not endpoint.permissions or not access.roles.isdisjoint(endpoint.permissions)):
         return "allowed"
     return "forbidden"
-
-
-def can_call_endpoint(user, extension: Extension, endpoint: Endpoint) -> bool:
-    """Return whether *user* may call *endpoint* of *extension*.
-
-    Public endpoints admit anyone. Otherwise the caller needs use_extension
-    and, when the endpoint lists roles, membership of any one of them;
-    superusers pass.
-    """
-    if endpoint.is_public:
-        return True
-    if is_superuser(user):
-        return True
-    if not can_use_extension(user, extension):
-        return False
-    return not endpoint.permissions or bool(access_of(user).roles & set(endpoint.permissions))
 
 
 VIEW_TASK = "view_taskdefinition"
@@ -287,9 +266,7 @@ def connect_access_signals() -> None:
 __all__: Iterable[str] = (
     "Access",
     "access_of",
-    "can_call_endpoint",
     "can_manage_extension",
-    "can_use_extension",
     "can_view_extension",
     "UserPolicy",
     "grant",

@@ -79,27 +79,26 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
     report = DiscoveryReport(found=found)
     now = timezone.now()
     with transaction.atomic():
+        # Re-read under the row locks, in one query: a load or unload may have finished during the scan.
+        current = {row.name: row for row in Extension.objects.select_for_update()}
         seen = set()
         for item in found:
             if item.name is None or isinstance(item.error, ExtensionConflictError):
                 continue
             seen.add(item.name)
-            # Re-read under the row lock: a load or unload may have finished during the scan.
-            row = Extension.objects.select_for_update().filter(name=item.name).first()
+            row = current.get(item.name)
             if row is None:
                 _create(item, now, enabled=limits.auto_enable_discovered)
                 report.created.append(item.name)
             elif _refresh(row, item, now):
                 report.updated.append(item.name)
-        for name, stale in rows.items():
+        for name, row in current.items():
             # Only a package whose files are gone is retired: a folder merely left
             # out of the configured roots (a typo in KAREN_EXTENSION_DIRS) keeps running.
-            if name in seen or (Path(stale.path) / MANIFEST_FILENAME).exists():
+            if name in seen or not row.is_present or (Path(row.path) / MANIFEST_FILENAME).exists():
                 continue
-            row = Extension.objects.select_for_update().filter(pk=stale.pk, is_present=True).first()
-            if row is not None:
-                _retire(row, now)
-                report.missing.append(name)
+            _retire(row, now)
+            report.missing.append(name)
         registry_generation_bump()
     if load_new:
         for name in report.created:
