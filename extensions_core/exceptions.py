@@ -128,3 +128,33 @@ class RegistryNotReadyError(ExtensionError):
     """The in-process registry was used before it synchronised with the database."""
 
     code = "registry_not_ready"
+
+
+class ExecutionNotFoundError(ExtensionError):
+    """No execution with that id (or it is invisible to the caller)."""
+
+    code = "execution_not_found"
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f'no execution "{execution_id}"')
+
+
+class TriggerNotFoundError(ExtensionError):
+    """No event trigger with that id (or it is invisible to the caller)."""
+
+    code = "trigger_not_found"
+
+    def __init__(self, trigger_id: object) -> None:
+        super().__init__(f"no event trigger {trigger_id}")
+
+
+class TaskStateError(ExtensionError):
+    """The task or execution cannot do that now: disabled task, inactive extension, finished execution (409)."""
+
+    code = "task_wrong_state"
+
+
+class TaskInputError(ExtensionError):
+    """Parameters, event data, a filter or a schedule are not acceptable (400); `problems` says where."""
+
+    code = "invalid_input"

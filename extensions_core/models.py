@@ -106,7 +106,16 @@ class TaskDefinition(models.Model):
     """A background task declared by an extension's manifest; operators may override some fields in admin."""
 
     # Fields an operator may change in admin; a manifest resync keeps the operator's values.
-    OPERATOR_FIELDS = ("is_enabled", "timeout_seconds", "max_retries", "retry_backoff_seconds", "is_isolated")
+    OPERATOR_FIELDS = (
+        "is_enabled",
+        "schedule",
+        "interval_seconds",
+        "timezone",
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+        "is_isolated",
+    )
 
     extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="task_definitions")
     name = models.CharField(max_length=100)
@@ -142,3 +151,173 @@ class TaskDefinition(models.Model):
         if self.schedule or self.interval_seconds:
             return "scheduled"
         return "event" if self.triggers else "manual"
+
+
+class TaskExecution(models.Model):
+    """One run of a task definition: what started it, where it ran, how it ended, and what it printed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    class FailureReason(models.TextChoices):
+        EXCEPTION = "exception", "raised an exception"
+        TIMEOUT = "timeout", "ran past its timeout"
+        MEMORY_LIMIT = "memory_limit", "exceeded its memory limit"
+        CPU_LIMIT = "cpu_limit", "exceeded its CPU limit"
+        WORKER_LOST = "worker_lost", "its worker died or stopped beating"
+        MESSAGE_LOST = "message_lost", "its queue message never reached a worker"
+        DEPENDENCY_FAILED = "dependency_failed", "a task it depends on failed"
+        EXTENSION_UNAVAILABLE = "extension_unavailable", "its extension or task was not runnable"
+        CRASHED = "crashed", "its process died"
+        INVALID_RESULT = "invalid_result", "returned a value that is not JSON"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "manual"
+        SCHEDULE = "schedule", "schedule"
+        EVENT = "event", "event"
+        DEPENDENCY = "dependency", "dependency"
+        RETRY = "retry", "retry"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    definition = models.ForeignKey(
+        TaskDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+    # Names are copied so history survives a definition's removal and filters need no join.
+    extension_name = models.CharField(max_length=50)
+    task_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=30, choices=FailureReason.choices, blank=True)
+    trigger_type = models.CharField(max_length=10, choices=Trigger.choices)
+    triggered_by = models.CharField(max_length=200, blank=True, help_text="User, schedule, event or execution.")
+    user = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    parameters = models.JSONField(default=dict, blank=True)
+    event = models.ForeignKey("Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="executions")
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="dependencies",
+        help_text="The execution waiting for this one (dependency runs).",
+    )
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        help_text="The failed attempt this one retries.",
+    )
+    is_waiting_for_dependencies = models.BooleanField(default=False)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    max_attempts = models.PositiveSmallIntegerField(default=1)
+    is_isolated = models.BooleanField(default=True)
+    timeout_seconds = models.FloatField(null=True, blank=True)
+    queued_at = models.DateTimeField()
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Retries wait for their backoff.")
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last time its message was sent.")
+    dispatch_count = models.PositiveSmallIntegerField(default=0)
+    dispatch_error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    log = models.JSONField(default=list, blank=True, help_text="Captured log lines: [at, level, message].")
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=300, blank=True, help_text="host:pid of the process that ran it.")
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["-queued_at", "-id"], name="execution_newest"),
+            models.Index(fields=["extension_name", "task_name", "-queued_at"], name="execution_task_newest"),
+            models.Index(fields=["status", "-queued_at"], name="execution_status_newest"),
+            models.Index(fields=["trigger_type", "-queued_at"], name="execution_trigger_newest"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="execution_active",
+                condition=models.Q(status__in=["pending", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.extension_name}/{self.task_name} {self.id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in self.ACTIVE_STATUSES
+
+
+class Event(models.Model):
+    """Something that happened, emitted by a person, a command, an extension or the platform."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        COMMAND = "command", "command"
+        EXTENSION = "extension", "extension (SDK)"
+        SYSTEM = "system", "platform"
+        ADMIN = "admin", "admin"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    event_type = models.CharField(max_length=100)
+    event_data = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    emitted_by = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    caused_by = models.ForeignKey(
+        TaskExecution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The execution that emitted it, if any.",
+    )
+    depth = models.PositiveSmallIntegerField(default=0, help_text="Events in the chain that led to this one.")
+    triggered_tasks = models.JSONField(default=list, blank=True)
+    suppressed = models.TextField(blank=True, help_text="Why matching triggers did not start (loop guard).")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="event_newest"),
+            models.Index(fields=["event_type", "-created_at"], name="event_type_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"
+
+
+class EventTrigger(models.Model):
+    """Start a task whenever an event of a type, whose data matches the filter, is emitted."""
+
+    class Source(models.TextChoices):
+        MANIFEST = "manifest", "manifest"
+        API = "api", "API"
+        ADMIN = "admin", "admin"
+
+    definition = models.ForeignKey(TaskDefinition, on_delete=models.CASCADE, related_name="event_triggers")
+    event_type = models.CharField(max_length=100, db_index=True)
+    filter_conditions = models.JSONField(default=dict, blank=True)
+    is_enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_type", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.definition}"

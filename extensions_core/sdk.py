@@ -32,8 +32,11 @@ __all__ = [
     "Manifest",
     "RequestError",
     "Route",
+    "TaskCancelledError",
     "TaskContext",
     "TaskSpec",
+    "TaskTimeoutError",
+    "emit_event",
     "route",
 ]
 
@@ -62,11 +65,31 @@ class RequestError(Exception):
         self.status_code = status_code
 
 
+class TaskTimeoutError(Exception):
+    """Raised inside a task when it runs past its timeout; it has a few seconds to clean up before it is killed."""
+
+
+class TaskCancelledError(Exception):
+    """Raise from a task to end it as cancelled (the platform also stops a run that is cancelled)."""
+
+
+def _no_emit(event_type: str, event_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    raise RuntimeError("this task context cannot emit events")
+
+
 @dataclass(frozen=True, slots=True)
 class TaskContext:
-    """What a task function receives first: which run this is, its inputs and a logger.
+    """What a task function receives first: which run this is, its inputs, a logger and controls.
 
     Task functions are called as ``function(context, **parameters)``.
+
+    - ``logger`` writes to the execution's log (so do ``print`` and any other
+      logger, in isolated runs);
+    - ``is_cancelled()`` turns true when someone cancels the run: return
+      soon after (a task that does not stop is killed a few seconds later);
+    - ``event`` is the event that triggered the run (``event_type``,
+      ``event_data``, ``event_id``, ``emitted_at``), or None;
+    - ``emit(event_type, event_data)`` emits an event on behalf of this run.
     """
 
     execution_id: str
@@ -76,6 +99,20 @@ class TaskContext:
     event: dict[str, Any] | None
     logger: logging.Logger
     is_cancelled: Callable[[], bool] = lambda: False
+    attempt: int = 1
+    emit: Callable[..., dict[str, Any]] = _no_emit
+
+
+def emit_event(event_type: str, event_data: dict[str, Any] | None = None, *, emitted_by: str = "") -> dict[str, Any]:
+    """Emit an event from extension code (a view, initialize()); every enabled matching trigger starts its task.
+
+    Return {"event_id", "triggered_tasks"}. Inside a task, prefer
+    ``context.emit``: it records which run emitted the event (loop guard).
+    """
+    from extensions_core.services.events import event_emit
+
+    event = event_emit(event_type=event_type, event_data=event_data or {}, source="extension", emitted_by=emitted_by)
+    return {"event_id": str(event.id), "triggered_tasks": event.triggered_tasks}
 
 
 def route(path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Callable], Callable]:

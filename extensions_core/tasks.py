@@ -16,6 +16,9 @@ from django.core.cache import cache
 
 from extensions_core.registry import registry
 from extensions_core.services import registry_sync
+from extensions_core.services.executions import execution_start_scheduled
+from extensions_core.services.reaping import executions_reap
+from extensions_core.services.running import execution_run
 
 
 class ExtensionAwareTask(Task):
@@ -32,3 +35,22 @@ def registry_report_task(key: str, timeout_seconds: int = 300) -> dict[str, Any]
     report = {"host": socket.gethostname(), "pid": os.getpid(), "loaded": registry.snapshot()}
     cache.set(key, report, timeout_seconds)
     return report
+
+
+@shared_task(name="extensions_core.execution_run", base=ExtensionAwareTask, ignore_result=True)
+def execution_run_task(execution_id: str) -> None:
+    """Run execution *execution_id* in this worker, unless another delivery already claimed it."""
+    execution_run(execution_id=execution_id)
+
+
+@shared_task(name="extensions_core.execution_schedule", base=ExtensionAwareTask, bind=True, ignore_result=True)
+def execution_schedule_task(self, extension: str, task: str) -> None:
+    """Start a scheduled run of *extension*/*task* (sent by beat); the message id becomes the execution id."""
+    execution_start_scheduled(extension_name=extension, task_name=task, message_id=self.request.id)
+
+
+@shared_task(name="extensions_core.executions_reap", base=ExtensionAwareTask, ignore_result=True)
+def executions_reap_task() -> dict[str, int]:
+    """Run the reaper once (it also runs by itself in every worker and in beat)."""
+    report = executions_reap()
+    return {"worker_lost": report.worker_lost, "redispatched": report.redispatched, "message_lost": report.message_lost}

@@ -32,12 +32,22 @@ class Heartbeat:
 
         process_heartbeat(role=self.role, hostname=self.hostname, pid=self.pid, started_at=self.started_at)
 
+    def reap(self) -> None:
+        """Run the execution reaper; a failure is logged, never raised (the heartbeat goes on)."""
+        from extensions_core.services.reaping import executions_reap
+
+        try:
+            executions_reap()
+        except Exception:  # noqa: BLE001 - the reaper runs again at the next beat
+            logger.exception("The execution reaper failed")
+
     def _run(self) -> None:
         from extensions_core.services.heartbeats import HEARTBEAT_SECONDS
 
         while not self.stopped.is_set():
             try:
                 self.beat()
+                self.reap()
             except DatabaseError:
                 logger.exception("Could not record the %s heartbeat", self.role)
             finally:

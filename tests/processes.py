@@ -72,3 +72,42 @@ def start_follower(seconds: float = 60, **extra: str) -> tuple[subprocess.Popen,
         text=True,
     )
     return process, LineReader(process)
+
+
+def start_worker(concurrency: int = 2, **extra: str) -> subprocess.Popen:
+    """Start a real Celery worker (prefork) on the test database and the configured broker."""
+    import uuid
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "karen",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "-n",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=process_environment(**extra),
+    )
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

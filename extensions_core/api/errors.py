@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from extensions_core.configuration import ConfigurationError
 from extensions_core.exceptions import (
+    ExecutionNotFoundError,
     ExtensionConflictError,
     ExtensionDependencyError,
     ExtensionError,
@@ -22,12 +23,19 @@ from extensions_core.exceptions import (
     ExtensionStateError,
     ManifestError,
     RegistryNotReadyError,
+    TaskInputError,
     TaskNotFoundError,
+    TaskStateError,
+    TriggerNotFoundError,
 )
 
 STATUS_OF: list[tuple[type[ExtensionError], int]] = [
     (ExtensionNotFoundError, status.HTTP_404_NOT_FOUND),
     (TaskNotFoundError, status.HTTP_404_NOT_FOUND),
+    (ExecutionNotFoundError, status.HTTP_404_NOT_FOUND),
+    (TriggerNotFoundError, status.HTTP_404_NOT_FOUND),
+    (TaskInputError, status.HTTP_400_BAD_REQUEST),
+    (TaskStateError, status.HTTP_409_CONFLICT),
     (ManifestError, status.HTTP_400_BAD_REQUEST),
     (ConfigurationError, status.HTTP_400_BAD_REQUEST),
     (ExtensionStateError, status.HTTP_409_CONFLICT),

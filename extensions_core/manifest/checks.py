@@ -404,3 +404,28 @@ def _schema_failure(dumped: str) -> tuple[str, str] | None:
     except SchemaError as error:
         return ".".join(str(part) for part in error.absolute_path), error.message
     return None
+
+
+def task_schedule_problems(
+    *, schedule: str | None, interval_seconds: int | None, timezone: str | None, field: str = "task"
+) -> list[ManifestProblem]:
+    """Return what is wrong with a schedule an operator typed (same rules as the manifest's)."""
+    problems = []
+    if schedule and not SCHEDULE_SHAPE.match(schedule):
+        problems.append(
+            ManifestProblem(
+                f"{field}.schedule",
+                "manifest_invalid_cron",
+                f'"{schedule}" is not a 5-field cron expression, '
+                'like "*/5 * * * *" (minute hour day-of-month month day-of-week)',
+            )
+        )
+    if interval_seconds is not None and not 1 <= interval_seconds <= 31536000:
+        problems.append(
+            ManifestProblem(
+                f"{field}.interval_seconds", "manifest_invalid_interval", "must be from 1 to 31536000 seconds"
+            )
+        )
+    task = {"schedule": schedule or None, "interval_seconds": interval_seconds, "timezone": timezone}
+    problems += list(_schedule_problems({key: value for key, value in task.items() if value is not None}, field))
+    return problems

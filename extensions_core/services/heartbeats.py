@@ -12,6 +12,9 @@ from extensions_core.models import ProcessHeartbeat
 HEARTBEAT_SECONDS = 5
 ALIVE_WINDOW = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 FORGET_AFTER = timedelta(days=1)
+# A running execution beats this often; one silent for EXECUTION_STALE_AFTER lost its worker.
+EXECUTION_HEARTBEAT_SECONDS = 2
+EXECUTION_STALE_AFTER = timedelta(seconds=20)
 
 
 def process_heartbeat(*, role: str, hostname: str, pid: int, started_at: datetime) -> None:

@@ -11,6 +11,8 @@ from extensions_core.conf import extension_settings
 from extensions_core.exceptions import ExtensionError, ExtensionNotFoundError, ExtensionStateError, ManifestError
 from extensions_core.manifest import Manifest, read_manifest
 from extensions_core.models import Extension
+from extensions_core.schedules import schedules_sync
+from extensions_core.services.events import extension_event_emit
 from extensions_core.services.propagation import registry_generation_bump
 
 Status = Extension.Status
@@ -26,6 +28,7 @@ def extension_get(name: str) -> Extension:
 
 def extension_save(extension: Extension, **changes) -> Extension:
     """Write *changes* to the row and announce them, in one transaction."""
+    previous_status = extension.status
     if "status" in changes:
         changes["status_changed_at"] = timezone.now()
     for field, value in changes.items():
@@ -33,7 +36,22 @@ def extension_save(extension: Extension, **changes) -> Extension:
     with transaction.atomic():
         extension.save(update_fields=[*changes, "updated_at"])
         registry_generation_bump()
+        if "status" in changes:
+            # Beat rows run only while the extension is active.
+            schedules_sync(extension=extension)
+            _announce(extension, previous_status)
     return extension
+
+
+def _announce(extension: Extension, previous_status: str) -> None:
+    """Emit extension.loaded / unloaded / failed for a status change (after commit)."""
+    status = extension.status
+    if status == Status.ACTIVE:
+        extension_event_emit(event_type="extension.loaded", extension=extension)
+    elif status == Status.ERROR and previous_status != Status.ERROR:
+        extension_event_emit(event_type="extension.failed", extension=extension)
+    elif status in (Status.NOT_LOADED, Status.DISABLED) and previous_status == Status.UNLOADING:
+        extension_event_emit(event_type="extension.unloaded", extension=extension)
 
 
 def extension_record_error(extension: Extension, error: ExtensionError) -> Extension:

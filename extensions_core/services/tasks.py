@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from extensions_core.exceptions import TaskInputError
 from extensions_core.manifest import Manifest, TaskSpec
+from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Extension, TaskDefinition
+from extensions_core.schedules import schedule_sync
+from extensions_core.services.events import triggers_sync
 
 
 def _declared(spec: TaskSpec) -> dict:
@@ -52,16 +56,46 @@ def task_definitions_sync(*, extension: Extension, manifest: Manifest) -> list[T
         if row.is_present:
             row.is_present = False
             row.save(update_fields=["is_present", "updated_at"])
+    for row in [*synced, *existing.values()]:
+        row.extension = extension
+        triggers_sync(definition=row)
+        schedule_sync(definition=row)
     return synced
 
 
+@transaction.atomic
 def task_definition_override(*, definition: TaskDefinition, changes: dict) -> TaskDefinition:
-    """Apply an operator's *changes* (fields of TaskDefinition.OPERATOR_FIELDS) and remember them as overrides."""
+    """Apply an operator's *changes* (fields of TaskDefinition.OPERATOR_FIELDS), remember them as overrides,
+    and update the beat row; a manifest resync keeps them.
+
+    Raise TaskInputError when the schedule does not validate (it never reaches beat).
+    """
     unknown = set(changes) - set(TaskDefinition.OPERATOR_FIELDS)
     if unknown:
         raise ValueError(f"not operator fields: {', '.join(sorted(unknown))}")
+    if "schedule" in changes:
+        changes["schedule"] = " ".join((changes["schedule"] or "").split())
+    schedule = changes.get("schedule", definition.schedule)
+    interval = changes.get("interval_seconds", definition.interval_seconds)
+    if "schedule" in changes and schedule and "interval_seconds" not in changes:
+        changes["interval_seconds"] = interval = None  # a new cron replaces the interval
+    if "interval_seconds" in changes and interval and "schedule" not in changes:
+        changes["schedule"] = schedule = ""  # and a new interval replaces the cron
+    problems = task_schedule_problems(
+        schedule=schedule or None,
+        interval_seconds=interval,
+        timezone=changes.get("timezone", definition.timezone),
+    )
+    if problems:
+        raise TaskInputError(
+            "; ".join(str(problem) for problem in problems),
+            extension=definition.extension.name,
+            code=problems[0].code,
+            problems=tuple(problems),
+        )
     for key, value in changes.items():
         setattr(definition, key, value)
     definition.overridden_fields = sorted(set(definition.overridden_fields) | set(changes))
     definition.save(update_fields=[*changes, "overridden_fields", "updated_at"])
+    schedule_sync(definition=definition)
     return definition

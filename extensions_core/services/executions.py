@@ -1,0 +1,412 @@
+"""Executions: start (after commit), claim exactly once, heartbeat, cancel, finish, retry, dependencies.
+
+Every state change is a conditional UPDATE on the row's current status, so a
+redelivered message, a cancel racing completion, or two reapers at once all
+leave exactly one final state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from jsonschema import Draft202012Validator
+
+from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStateError
+from extensions_core.manifest.schema import json_path
+from extensions_core.models import Extension, TaskDefinition, TaskExecution
+from extensions_core.runner import Outcome
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK_NAME = "extensions_core.execution_run"
+Status = TaskExecution.Status
+Reason = TaskExecution.FailureReason
+# Failures a retry cannot fix.
+NOT_RETRIED = {Reason.DEPENDENCY_FAILED, Reason.EXTENSION_UNAVAILABLE}
+# Publishing gives up quickly when the broker is down: the row stays pending and the reaper sends it later.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+
+
+def task_definition_check_runnable(definition: TaskDefinition) -> None:
+    """Raise TaskStateError unless *definition* can run now (declared, enabled, extension active)."""
+    extension = definition.extension
+    if not definition.is_present:
+        raise TaskStateError(
+            f'task "{definition.name}" is no longer declared', extension=extension.name, code="task_not_declared"
+        )
+    if not definition.is_enabled:
+        raise TaskStateError(f'task "{definition.name}" is disabled', extension=extension.name, code="task_disabled")
+    if not extension.is_enabled or extension.status != Extension.Status.ACTIVE:
+        raise TaskStateError(
+            f'is {extension.get_status_display()}, so task "{definition.name}" cannot run; load it first',
+            extension=extension.name,
+            code="extension_not_active",
+        )
+
+
+def task_parameters_check(definition: TaskDefinition, parameters: Any) -> dict[str, Any]:
+    """Return *parameters* if they satisfy the definition's parameters schema.
+
+    Raise TaskInputError listing each problem otherwise.
+    """
+    if not isinstance(parameters, dict):
+        raise TaskInputError(
+            "parameters must be a JSON object",
+            code="invalid_parameters",
+            problems=(ManifestProblem("parameters", "invalid_parameters", "must be an object"),),
+        )
+    if definition.parameters_schema:
+        validator = Draft202012Validator(definition.parameters_schema)
+        problems = tuple(
+            ManifestProblem(
+                "parameters" + (("." + json_path(error.absolute_path)) if error.absolute_path else ""),
+                "invalid_parameters",
+                error.message,
+            )
+            for error in sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+        )
+        if problems:
+            listed = "; ".join(str(problem) for problem in problems)
+            raise TaskInputError(
+                f'parameters of task "{definition.name}" are not valid: {listed}',
+                extension=definition.extension.name,
+                code="invalid_parameters",
+                problems=problems,
+            )
+    return parameters
+
+
+@transaction.atomic
+def execution_start(
+    *,
+    definition: TaskDefinition,
+    trigger_type: str,
+    parameters: dict[str, Any] | None = None,
+    triggered_by: str = "",
+    user=None,
+    event=None,
+    execution_id: uuid.UUID | None = None,
+) -> TaskExecution:
+    """Create an execution of *definition* and queue it after commit; dependencies first.
+
+    Raise TaskStateError when the task cannot run now, TaskInputError when the
+    parameters do not match its schema.
+    """
+    task_definition_check_runnable(definition)
+    parameters = task_parameters_check(definition, parameters if parameters is not None else {})
+    execution = _create(
+        definition,
+        id=execution_id or uuid.uuid4(),
+        trigger_type=trigger_type,
+        triggered_by=triggered_by,
+        user=user,
+        event=event,
+        parameters=parameters,
+    )
+    _start_dependencies_or_dispatch(execution, definition)
+    return execution
+
+
+def execution_start_scheduled(*, extension_name: str, task_name: str, message_id: str | None) -> TaskExecution | None:
+    """Start the scheduled run beat asked for; None (logged) when the task cannot run now or it already started.
+
+    The beat message's id is the execution's id, so a redelivered message starts nothing new.
+    """
+    definition = (
+        TaskDefinition.objects.select_related("extension")
+        .filter(extension__name=extension_name, name=task_name)
+        .first()
+    )
+    if definition is None:
+        logger.warning("Beat asked for %s/%s, which is not defined; skipped", extension_name, task_name)
+        return None
+    execution_id = uuid.UUID(message_id) if message_id else uuid.uuid4()
+    if TaskExecution.objects.filter(pk=execution_id).exists():
+        return None
+    try:
+        return execution_start(
+            definition=definition,
+            trigger_type=TaskExecution.Trigger.SCHEDULE,
+            triggered_by="schedule " + (definition.schedule or f"every {definition.interval_seconds} s"),
+            execution_id=execution_id,
+        )
+    except (TaskStateError, TaskInputError) as error:
+        logger.warning("Scheduled run of %s skipped: %s", definition, error.message)
+        return None
+    except IntegrityError:
+        return None  # the same message, delivered twice at once
+
+
+def _create(definition: TaskDefinition, **values: Any) -> TaskExecution:
+    now = timezone.now()
+    values.setdefault("attempt", 1)
+    return TaskExecution.objects.create(
+        definition=definition,
+        extension_name=definition.extension.name,
+        task_name=definition.name,
+        status=Status.PENDING,
+        max_attempts=definition.max_retries + 1,
+        is_isolated=definition.is_isolated,
+        timeout_seconds=definition.timeout_seconds,
+        queued_at=now,
+        dispatched_at=now,
+        dispatch_count=1,
+        **values,
+    )
+
+
+def _start_dependencies_or_dispatch(execution: TaskExecution, definition: TaskDefinition) -> None:
+    names = list(definition.depends_on or ())
+    if not names:
+        _dispatch_on_commit(execution)
+        return
+    others = {row.name: row for row in TaskDefinition.objects.filter(extension=definition.extension, name__in=names)}
+    for name in names:
+        other = others.get(name)
+        if other is None:
+            raise TaskStateError(
+                f'task "{definition.name}" depends on "{name}", which is not declared',
+                extension=definition.extension.name,
+                code="task_dependency_missing",
+            )
+        task_definition_check_runnable(other)
+    execution.is_waiting_for_dependencies = True
+    execution.dispatched_at = None
+    execution.dispatch_count = 0
+    execution.save(update_fields=["is_waiting_for_dependencies", "dispatched_at", "dispatch_count"])
+    for name in names:
+        dependency = _create(
+            others[name],
+            id=uuid.uuid4(),
+            trigger_type=TaskExecution.Trigger.DEPENDENCY,
+            triggered_by=f"execution {execution.id}",
+            user=execution.user,
+            event=execution.event,
+            parent=execution,
+            parameters={},
+        )
+        _start_dependencies_or_dispatch(dependency, others[name])
+
+
+def _dispatch_on_commit(execution: TaskExecution, countdown: float | None = None) -> None:
+    """Publish after commit; the row already says when it was dispatched (no second write on the hot path)."""
+    execution_id = str(execution.id)
+    transaction.on_commit(lambda: execution_dispatch(execution_id=execution_id, countdown=countdown))
+
+
+def execution_dispatch(*, execution_id: str, countdown: float | None = None) -> bool:
+    """Publish the message that runs *execution_id*; on a broker failure keep the row pending for the reaper."""
+    try:
+        current_app.send_task(
+            RUN_TASK_NAME,
+            args=[execution_id],
+            task_id=execution_id,
+            countdown=countdown,
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    except Exception as error:  # noqa: BLE001 - any broker failure: the reaper sends it again
+        logger.warning(
+            "Could not queue execution %s: %s; it stays pending and is sent again later", execution_id, error
+        )
+        TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+            dispatched_at=None, dispatch_error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        return False
+    return True
+
+
+def execution_claim(*, execution_id: str, worker: str) -> TaskExecution | None:
+    """Mark a pending execution running on *worker*; None if it is not pending (a duplicate or cancelled message)."""
+    now = timezone.now()
+    claimed = TaskExecution.objects.filter(
+        pk=execution_id, status=Status.PENDING, is_waiting_for_dependencies=False, cancel_requested_at__isnull=True
+    ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker, dispatch_error="")
+    if not claimed:
+        return None
+    return TaskExecution.objects.select_related("definition__extension", "event").get(pk=execution_id)
+
+
+def execution_heartbeat(*, execution_id: str, log: list | None = None) -> None:
+    """Record that a running execution is alive (and its log so far)."""
+    values: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if log is not None:
+        values["log"] = log
+    TaskExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(**values)
+
+
+def execution_is_cancel_requested(*, execution_id: str) -> bool:
+    return TaskExecution.objects.filter(pk=execution_id, cancel_requested_at__isnull=False).exists()
+
+
+@transaction.atomic
+def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution:
+    """Cancel a pending execution now, or ask a running one to stop (it stops within seconds).
+
+    Raise TaskStateError when it has already finished.
+    """
+    now = timezone.now()
+    reason = f"cancelled by {by}" if by else "cancelled"
+    if TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, cancel_requested_at=now, finished_at=now, error=reason
+    ):
+        execution.refresh_from_db()
+        execution_follow_up(execution)
+        return execution
+    if TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=now
+    ):
+        execution.refresh_from_db()
+        return execution
+    execution.refresh_from_db()
+    if execution.status == Status.RUNNING:
+        return execution  # already asked
+    raise TaskStateError(
+        f"execution {execution.id} has already finished ({execution.status})", code="execution_finished"
+    )
+
+
+@transaction.atomic
+def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q | None = None) -> bool:
+    """Record how a running execution ended, then retry, settle its dependent and emit task events.
+
+    Return False (and change nothing) when it is no longer running: someone
+    else (a cancel of a pending run, the reaper) recorded its end first.
+    """
+    now = timezone.now()
+    started = execution.started_at or now
+    values = {
+        "status": outcome.status,
+        "failure_reason": outcome.failure_reason if outcome.status == Status.FAILED else "",
+        "result": outcome.result,
+        "error": outcome.error[:20000],
+        "traceback": outcome.traceback[:50000],
+        "finished_at": now,
+        "duration_seconds": round((now - started).total_seconds(), 6),
+        "cpu_seconds": outcome.cpu_seconds,
+        "peak_memory_bytes": outcome.peak_memory_bytes,
+    }
+    if outcome.log or outcome.status != Status.FAILED or outcome.failure_reason != Reason.WORKER_LOST:
+        values["log"] = outcome.log
+    rows = TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING)
+    if only_if is not None:
+        rows = rows.filter(only_if)
+    if not rows.update(**values):
+        return False
+    for key, value in values.items():
+        setattr(execution, key, value)
+    execution_follow_up(execution)
+    return True
+
+
+def execution_follow_up(execution: TaskExecution) -> None:
+    retry = _maybe_retry(execution)
+    if retry is None and execution.parent_id:
+        _settle_parent(execution.parent_id)
+    if execution.status == Status.CANCELLED:
+        _cancel_waiting_dependencies(execution)
+    from extensions_core.services.events import event_emit_for_execution
+
+    event_emit_for_execution(execution=execution)
+
+
+def _maybe_retry(execution: TaskExecution) -> TaskExecution | None:
+    if execution.status != Status.FAILED or execution.failure_reason in NOT_RETRIED:
+        return None
+    if execution.attempt >= execution.max_attempts or execution.definition_id is None:
+        return None
+    definition = TaskDefinition.objects.select_related("extension").get(pk=execution.definition_id)
+    delay = definition.retry_backoff_seconds * (2 ** (execution.attempt - 1))
+    retry = TaskExecution.objects.create(
+        id=uuid.uuid4(),
+        definition=definition,
+        extension_name=execution.extension_name,
+        task_name=execution.task_name,
+        status=Status.PENDING,
+        trigger_type=TaskExecution.Trigger.RETRY,
+        triggered_by=f"execution {execution.id}",
+        user_id=execution.user_id,
+        parameters=execution.parameters,
+        event_id=execution.event_id,
+        parent_id=execution.parent_id,
+        retry_of=execution,
+        attempt=execution.attempt + 1,
+        max_attempts=execution.max_attempts,
+        is_isolated=definition.is_isolated,
+        timeout_seconds=definition.timeout_seconds,
+        queued_at=timezone.now(),
+        dispatched_at=timezone.now(),
+        dispatch_count=1,
+        not_before=timezone.now() + timedelta(seconds=delay) if delay else None,
+    )
+    _dispatch_on_commit(retry, countdown=delay or None)
+    return retry
+
+
+def _settle_parent(parent_id: uuid.UUID) -> None:
+    """Run the waiting parent when all its dependencies completed; fail it when one failed for good."""
+    parent = TaskExecution.objects.select_for_update().filter(pk=parent_id).first()
+    if parent is None or parent.status != Status.PENDING or not parent.is_waiting_for_dependencies:
+        return
+    latest: dict[str, TaskExecution] = {}
+    for child in TaskExecution.objects.filter(parent_id=parent_id).order_by("attempt"):
+        latest[child.task_name] = child
+    failed = [child for child in latest.values() if child.status in (Status.FAILED, Status.CANCELLED)]
+    if failed:
+        child = failed[0]
+        now = timezone.now()
+        message = f'dependency "{child.task_name}" {child.status}' + (
+            f" ({child.failure_reason}): {child.error}" if child.failure_reason else ""
+        )
+        if TaskExecution.objects.filter(pk=parent_id, status=Status.PENDING).update(
+            status=Status.FAILED,
+            failure_reason=Reason.DEPENDENCY_FAILED,
+            error=message[:20000],
+            finished_at=now,
+            is_waiting_for_dependencies=False,
+        ):
+            parent.refresh_from_db()
+            execution_follow_up(parent)
+        return
+    if all(child.status == Status.COMPLETED for child in latest.values()):
+        parent.is_waiting_for_dependencies = False
+        parent.dispatched_at = timezone.now()
+        parent.dispatch_count += 1
+        parent.save(update_fields=["is_waiting_for_dependencies", "dispatched_at", "dispatch_count"])
+        _dispatch_on_commit(parent)
+
+
+def _cancel_waiting_dependencies(execution: TaskExecution) -> None:
+    for child in TaskExecution.objects.filter(parent_id=execution.pk, status__in=TaskExecution.ACTIVE_STATUSES):
+        try:
+            execution_cancel(execution=child, by=f"execution {execution.id} (cancelled)")
+        except TaskStateError:
+            continue
+
+
+def execution_fail_unclaimable(*, execution_id: str, reason: str, message: str) -> None:
+    """Fail a pending execution that cannot run here (its extension or task is gone)."""
+    execution = TaskExecution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        if TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+            status=Status.FAILED, failure_reason=reason, error=message, finished_at=now, started_at=now
+        ):
+            execution.refresh_from_db()
+            execution_follow_up(execution)
+
+
+def executions_active_count(*, since: datetime | None = None) -> int:
+    rows = TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES)
+    if since is not None:
+        rows = rows.filter(queued_at__gte=since)
+    return rows.count()

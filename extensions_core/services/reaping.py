@@ -1,0 +1,112 @@
+"""The reaper: no execution stays running after its worker died, nor pending after its message was lost.
+
+Every worker's heartbeat thread and beat run it every few seconds; each step is
+a conditional update, so any number of reapers may run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from extensions_core.models import TaskExecution
+from extensions_core.runner import Outcome
+from extensions_core.services.executions import execution_dispatch, execution_finish
+from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
+
+logger = logging.getLogger(__name__)
+
+Status = TaskExecution.Status
+# A pending message not picked up within this long is sent again (then after 2x, 4x ... up to 32x);
+# duplicates are harmless because only one delivery can claim the row.
+REDISPATCH_AFTER = timedelta(seconds=30)
+# After this many sends and this long, the execution is failed as message_lost.
+MAX_DISPATCHES = 6
+GIVE_UP_AFTER = timedelta(hours=1)
+# A row whose first send failed (broker down) is retried this soon.
+UNSENT_RETRY_AFTER = timedelta(seconds=5)
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ReapReport:
+    worker_lost: int = 0
+    redispatched: int = 0
+    message_lost: int = 0
+
+
+def executions_reap() -> ReapReport:
+    """Fail runs whose worker stopped beating, resend lost messages, give up on ones that never arrive."""
+    now = timezone.now()
+    lost = _reap_stale_running(now)
+    redispatched, given_up = _reap_pending(now)
+    if lost or redispatched or given_up:
+        logger.warning("Reaper: %d lost to dead workers, %d resent, %d given up", lost, redispatched, given_up)
+    return ReapReport(worker_lost=lost, redispatched=redispatched, message_lost=given_up)
+
+
+def _reap_stale_running(now) -> int:
+    cutoff = now - EXECUTION_STALE_AFTER
+    stale = TaskExecution.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)[:BATCH]
+    count = 0
+    for execution in stale:
+        silent = (now - execution.heartbeat_at).total_seconds()
+        if execution.cancel_requested_at:
+            outcome = Outcome(status=Status.CANCELLED, error="cancelled; its worker stopped before it could stop it")
+        else:
+            outcome = Outcome(
+                status=Status.FAILED,
+                failure_reason=TaskExecution.FailureReason.WORKER_LOST,
+                error=f"worker {execution.worker or '?'} stopped beating {silent:.0f} s ago (killed, or lost its "
+                "database); the run was abandoned",
+            )
+        # Only if it is still silent: a late heartbeat means the worker lives after all.
+        if execution_finish(execution=execution, outcome=outcome, only_if=Q(heartbeat_at__lt=cutoff)):
+            count += 1
+    return count
+
+
+def _reap_pending(now) -> tuple[int, int]:
+    resent = given_up = 0
+    waiting = Q(is_waiting_for_dependencies=True)
+    due = Q(not_before__isnull=True) | Q(not_before__lt=now - REDISPATCH_AFTER)
+    unsent = Q(dispatched_at__isnull=True, queued_at__lt=now - UNSENT_RETRY_AFTER)
+    overdue = Q()
+    for count in range(1, MAX_DISPATCHES + 1):
+        overdue |= Q(dispatch_count=count, dispatched_at__lt=now - REDISPATCH_AFTER * 2 ** min(count - 1, 5))
+    overdue |= Q(dispatch_count__gt=MAX_DISPATCHES, dispatched_at__lt=now - REDISPATCH_AFTER * 32)
+    rows = TaskExecution.objects.filter(status=Status.PENDING).exclude(waiting).filter(due).filter(unsent | overdue)
+    for execution in rows.order_by("queued_at")[:BATCH]:
+        if execution.dispatch_count >= MAX_DISPATCHES and execution.queued_at < now - GIVE_UP_AFTER:
+            if _give_up(execution, now):
+                given_up += 1
+            continue
+        updated = TaskExecution.objects.filter(
+            pk=execution.pk, status=Status.PENDING, dispatch_count=execution.dispatch_count
+        ).update(dispatched_at=now, dispatch_count=execution.dispatch_count + 1)
+        if updated and execution_dispatch(execution_id=str(execution.pk)):
+            resent += 1
+    return resent, given_up
+
+
+def _give_up(execution: TaskExecution, now) -> bool:
+    from django.db import transaction
+
+    from extensions_core.services.executions import execution_follow_up
+
+    with transaction.atomic():
+        done = TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
+            status=Status.FAILED,
+            failure_reason=TaskExecution.FailureReason.MESSAGE_LOST,
+            error=f"no worker picked it up after {execution.dispatch_count} sends over "
+            f"{(now - execution.queued_at).total_seconds() / 60:.0f} minutes; are any workers running?",
+            finished_at=now,
+        )
+        if done:
+            execution.refresh_from_db()
+            execution_follow_up(execution)
+    return bool(done)
