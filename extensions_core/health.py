@@ -10,12 +10,13 @@ from collections import Counter
 from typing import Any
 
 from django.db import DatabaseError, connection
+from django.db.models import Count
 from django.utils import timezone
 
 from extensions_core.loader import run_with_timeout
 from extensions_core.models import Extension, ProcessHeartbeat
 from extensions_core.registry import registry
-from extensions_core.selectors import extension_list_for_user
+from extensions_core.selectors import execution_list_for_user, extension_list_for_user
 from extensions_core.services.heartbeats import processes_alive
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
@@ -143,4 +144,104 @@ def system_stats(user) -> dict[str, Any]:
     }
 
 
-__all__ = ["extension_health", "system_health", "system_stats"]
+def queue_depth() -> dict[str, Any]:
+    """Return how many messages wait in the broker's default queue (None when the broker cannot say)."""
+    from karen.celery import app
+
+    queue = app.conf.task_default_queue
+    try:
+        with app.connection_for_read() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+            declared = broker.default_channel.queue_declare(queue=queue, passive=True)
+    except Exception as error:  # noqa: BLE001 - a missing queue or a down broker: reported, not raised
+        return {"name": queue, "messages": None, "detail": f"{type(error).__name__}: {error}"}
+    return {"name": queue, "messages": declared.message_count, "detail": ""}
+
+
+def task_health(user) -> dict[str, Any]:
+    """Return whether tasks can run: workers and beat alive, queue depth, and executions that look stuck."""
+    from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
+    from extensions_core.services.reaping import REDISPATCH_AFTER
+
+    now = timezone.now()
+    active = execution_list_for_user(user, active_only=True)
+    running = active.filter(status="running")
+    pending = active.filter(status="pending")
+    stuck_running = running.filter(heartbeat_at__lt=now - EXECUTION_STALE_AFTER).count()
+    stuck_pending = pending.filter(is_waiting_for_dependencies=False, queued_at__lt=now - REDISPATCH_AFTER).count()
+    workers = process_health(ProcessHeartbeat.Role.WORKER, "worker")
+    beat = process_health(ProcessHeartbeat.Role.BEAT, "beat")
+    queue = queue_depth()
+    healthy = workers["status"] == beat["status"] == "ok" and not stuck_running and queue["messages"] is not None
+    return {
+        "status": "ok" if healthy else "degraded",
+        "workers": workers,
+        "beat": beat,
+        "queue": queue,
+        "executions": {
+            "running": running.count(),
+            "pending": pending.count(),
+            "stuck_running": stuck_running,
+            "stuck_pending": stuck_pending,
+        },
+        "checked_at": now,
+    }
+
+
+def task_stats(user, *, since=None) -> dict[str, Any]:
+    """Return execution counts by status, success rate and duration percentiles since *since* (default 24 h)."""
+    since = since or timezone.now() - timezone.timedelta(hours=24)
+    rows = execution_list_for_user(user, since=since).order_by()
+    by_status = Counter(dict(rows.values_list("status").annotate(count=Count("id")).values_list("status", "count")))
+    per_extension: dict[str, dict[str, Any]] = {}
+    for name, state, count in (
+        rows.values_list("extension_name", "status")
+        .annotate(count=Count("id"))
+        .values_list("extension_name", "status", "count")
+    ):
+        per_extension.setdefault(name, {"total": 0})
+        per_extension[name][state] = count
+        per_extension[name]["total"] += count
+    for counts in per_extension.values():
+        counts["success_rate"] = _rate(counts.get("completed", 0), counts.get("failed", 0))
+    return {
+        "since": since,
+        "total": sum(by_status.values()),
+        "by_status": {
+            state: by_status.get(state, 0) for state in ("pending", "running", "completed", "failed", "cancelled")
+        },
+        "success_rate": _rate(by_status.get("completed", 0), by_status.get("failed", 0)),
+        "duration_seconds": _duration_percentiles(rows.filter(duration_seconds__isnull=False)),
+        "by_extension": per_extension,
+    }
+
+
+def _rate(completed: int, failed: int) -> float | None:
+    return round(completed / (completed + failed), 4) if completed + failed else None
+
+
+def _duration_percentiles(rows) -> dict[str, float | None]:
+    """p50/p95/p99/max: computed by PostgreSQL itself there; in Python on SQLite (the embedded, small case)."""
+    keys = ("p50", "p95", "p99", "max")
+    if connection.vendor == "postgresql":
+        sql, params = rows.values("duration_seconds").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_seconds), "
+                f"max(duration_seconds) FROM ({sql}) AS finished",
+                params,
+            )
+            percentiles, maximum = cursor.fetchone()
+        values = [*(percentiles or [None, None, None]), maximum]
+        return {key: round(value, 6) if value is not None else None for key, value in zip(keys, values, strict=True)}
+    durations = sorted(rows.values_list("duration_seconds", flat=True))
+    if not durations:
+        return dict.fromkeys(keys)
+
+    def at(fraction: float) -> float:
+        position = fraction * (len(durations) - 1)
+        low = int(position)
+        high = min(low + 1, len(durations) - 1)
+        return round(durations[low] + (durations[high] - durations[low]) * (position - low), 6)
+
+    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": durations[-1]}

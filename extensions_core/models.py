@@ -242,6 +242,7 @@ class TaskExecution(models.Model):
         indexes = [
             models.Index(fields=["-queued_at", "-id"], name="execution_newest"),
             models.Index(fields=["extension_name", "task_name", "-queued_at"], name="execution_task_newest"),
+            models.Index(fields=["definition", "-queued_at"], name="execution_definition_newest"),
             models.Index(fields=["status", "-queued_at"], name="execution_status_newest"),
             models.Index(fields=["trigger_type", "-queued_at"], name="execution_trigger_newest"),
             models.Index(

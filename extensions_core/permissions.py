@@ -273,3 +273,13 @@ __all__: Iterable[str] = (
     "revoke",
     "visible_extension_ids",
 )
+
+
+def can_emit_event(user) -> bool:
+    """Return whether *user* may emit events by hand (model-wide add_event): they start any matching trigger."""
+    return is_superuser(user) or "add_event" in access_of(user).app_codenames
+
+
+def can_view_events(user) -> bool:
+    """Return whether *user* may read the event history (model-wide view_event or add_event)."""
+    return is_superuser(user) or not {"view_event", "add_event"}.isdisjoint(access_of(user).app_codenames)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from extensions_core.exceptions import ExtensionNotFoundError, TaskNotFoundError
-from extensions_core.models import Extension, TaskDefinition
-from extensions_core.permissions import can_view_extension, can_view_task, visible_extension_ids, visible_task_ids
+from extensions_core.exceptions import (
+    ExecutionNotFoundError,
+    ExtensionNotFoundError,
+    TaskNotFoundError,
+    TriggerNotFoundError,
+)
+from extensions_core.models import Event, EventTrigger, Extension, TaskDefinition, TaskExecution
+from extensions_core.permissions import (
+    can_view_extension,
+    can_view_task,
+    is_superuser,
+    visible_extension_ids,
+    visible_task_ids,
+)
 
 
 def extension_list_for_user(user, *, status: str | None = None, category: str | None = None) -> QuerySet[Extension]:
@@ -55,3 +67,87 @@ def task_definition_get_for_user(user, extension: str, name: str) -> TaskDefinit
     if definition is None or not can_view_task(user, definition):
         raise TaskNotFoundError(extension, name)
     return definition
+
+
+def execution_list_for_user(
+    user,
+    *,
+    extension: str | None = None,
+    task: str | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    failure_reason: str | None = None,
+    since=None,
+    until=None,
+    active_only: bool = False,
+) -> QuerySet[TaskExecution]:
+    """Return the executions of task definitions *user* may see, newest first, filtered."""
+    rows = TaskExecution.objects.all()
+    visible = visible_task_ids(user)
+    if visible is not None:
+        rows = rows.filter(definition_id__in=visible)
+    if extension:
+        rows = rows.filter(extension_name=extension)
+    if task:
+        rows = rows.filter(task_name=task)
+    if active_only:
+        rows = rows.filter(status__in=TaskExecution.ACTIVE_STATUSES)
+    elif status:
+        rows = rows.filter(status=status)
+    if trigger:
+        rows = rows.filter(trigger_type=trigger)
+    if failure_reason:
+        rows = rows.filter(failure_reason=failure_reason)
+    if since:
+        rows = rows.filter(queued_at__gte=since)
+    if until:
+        rows = rows.filter(queued_at__lt=until)
+    return rows.order_by("-queued_at", "-id")
+
+
+def execution_get_for_user(user, execution_id) -> TaskExecution:
+    """Return execution *execution_id* if *user* may see its task; else ExecutionNotFoundError (missing or invisible).
+
+    Runs of a definition that no longer exists are visible to superusers only.
+    """
+    try:
+        execution = TaskExecution.objects.select_related("definition__extension").filter(pk=execution_id).first()
+    except (ValueError, ValidationError):
+        execution = None
+    if execution is None:
+        raise ExecutionNotFoundError(str(execution_id))
+    visible = can_view_task(user, execution.definition) if execution.definition else is_superuser(user)
+    if not visible:
+        raise ExecutionNotFoundError(str(execution_id))
+    return execution
+
+
+def trigger_list_for_user(user, *, event_type: str | None = None) -> QuerySet[EventTrigger]:
+    """Return the triggers of task definitions *user* may see."""
+    rows = EventTrigger.objects.select_related("definition__extension").filter(definition__is_present=True)
+    visible = visible_task_ids(user)
+    if visible is not None:
+        rows = rows.filter(definition_id__in=visible)
+    if event_type:
+        rows = rows.filter(event_type=event_type)
+    return rows.order_by("event_type", "id")
+
+
+def trigger_get_for_user(user, trigger_id) -> EventTrigger:
+    """Return trigger *trigger_id* if *user* may see its task; else TriggerNotFoundError."""
+    trigger = EventTrigger.objects.select_related("definition__extension").filter(pk=trigger_id).first()
+    if trigger is None or not can_view_task(user, trigger.definition):
+        raise TriggerNotFoundError(trigger_id)
+    return trigger
+
+
+def event_list_for_user(user, *, event_type: str | None = None, since=None, until=None) -> QuerySet[Event]:
+    """Return the event history, newest first (every event: viewing it needs view_event)."""
+    rows = Event.objects.all()
+    if event_type:
+        rows = rows.filter(event_type=event_type)
+    if since:
+        rows = rows.filter(created_at__gte=since)
+    if until:
+        rows = rows.filter(created_at__lt=until)
+    return rows.order_by("-created_at", "-id")

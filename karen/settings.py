@@ -216,6 +216,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ExtensionStatusEnum": "extensions_core.models.Extension.Status",
         "HealthStatusEnum": ["ok", "degraded", "down"],
+        "ExecutionStatusEnum": "extensions_core.models.TaskExecution.Status",
+        "EventSourceEnum": "extensions_core.models.Event.Source",
+        "TriggerSourceEnum": "extensions_core.models.EventTrigger.Source",
+        "TaskHealthStatusEnum": ["ok", "degraded"],
     },
 }
 

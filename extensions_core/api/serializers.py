@@ -249,3 +249,189 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    """One run of a task (the first system's fields, and more)."""
+
+    execution_id = serializers.UUIDField(source="id", read_only=True)
+    failure_reason = serializers.CharField(
+        read_only=True,
+        help_text="Empty unless failed: exception, timeout, memory_limit, cpu_limit, worker_lost, message_lost, "
+        "dependency_failed, extension_unavailable, crashed, invalid_result.",
+    )
+    completed_at = serializers.DateTimeField(source="finished_at", read_only=True, allow_null=True)
+    event_id = serializers.UUIDField(read_only=True, allow_null=True)
+    retry_of = serializers.UUIDField(source="retry_of_id", read_only=True, allow_null=True)
+    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    user = serializers.CharField(source="user.username", read_only=True, allow_null=True, default=None)
+    result = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        from extensions_core.models import TaskExecution
+
+        model = TaskExecution
+        fields = [
+            "execution_id",
+            "extension_name",
+            "task_name",
+            "status",
+            "failure_reason",
+            "trigger_type",
+            "triggered_by",
+            "user",
+            "event_id",
+            "parent",
+            "retry_of",
+            "attempt",
+            "max_attempts",
+            "is_isolated",
+            "parameters",
+            "queued_at",
+            "started_at",
+            "completed_at",
+            "duration_seconds",
+            "result",
+            "error",
+            "cpu_seconds",
+            "peak_memory_bytes",
+            "worker",
+            "cancel_requested_at",
+            "dispatch_error",
+        ]
+        read_only_fields = fields
+
+
+class ExecutionDetailSerializer(ExecutionSerializer):
+    """An execution with its traceback and captured log lines ([time, level, message])."""
+
+    log = serializers.JSONField(read_only=True)
+
+    class Meta(ExecutionSerializer.Meta):
+        fields = [*ExecutionSerializer.Meta.fields, "timeout_seconds", "traceback", "log"]
+        read_only_fields = fields
+
+
+class ExecuteSerializer(serializers.Serializer):
+    parameters = serializers.DictField(required=False, default=dict, help_text="Checked against the task's schema.")
+
+
+class ExecutionQuerySerializer(serializers.Serializer):
+    extension = serializers.CharField(required=False)
+    task = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["pending", "running", "completed", "failed", "cancelled"], required=False)
+    trigger = serializers.ChoiceField(choices=["manual", "schedule", "event", "dependency", "retry"], required=False)
+    failure_reason = serializers.CharField(required=False)
+    since = serializers.DateTimeField(required=False, help_text="Queued at or after (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Queued before (ISO 8601).")
+
+
+class EventSerializer(serializers.ModelSerializer):
+    event_id = serializers.UUIDField(source="id", read_only=True)
+    event_data = serializers.JSONField(read_only=True)
+    triggered_tasks = serializers.JSONField(read_only=True)
+
+    class Meta:
+        from extensions_core.models import Event
+
+        model = Event
+        fields = [
+            "event_id",
+            "event_type",
+            "event_data",
+            "source",
+            "emitted_by",
+            "depth",
+            "triggered_tasks",
+            "suppressed",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+EVENT_TYPE_REGEX = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+
+
+class EmitSerializer(serializers.Serializer):
+    event_type = serializers.RegexField(
+        EVENT_TYPE_REGEX, max_length=100, help_text="Dotted lowercase name, e.g. order.created."
+    )
+    event_data = serializers.DictField(required=False, default=dict, help_text="A JSON object.")
+
+
+class EmitResultSerializer(EventSerializer):
+    executions = ExecutionSerializer(
+        source="started_executions", many=True, read_only=True, help_text="The executions the event started."
+    )
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "executions"]
+        read_only_fields = fields
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    event_type = serializers.RegexField(EVENT_TYPE_REGEX, max_length=100)
+    extension_name = serializers.CharField(source="definition.extension.name", max_length=50)
+    task_name = serializers.CharField(source="definition.name", max_length=100)
+    enabled = serializers.BooleanField(source="is_enabled", required=False, default=True)
+    filter_conditions = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Plain keys: equality; operators $ne $in $gt $gte $lt $lte $exists $contains on dotted paths.",
+    )
+
+    class Meta:
+        from extensions_core.models import EventTrigger
+
+        model = EventTrigger
+        fields = [
+            "id",
+            "event_type",
+            "extension_name",
+            "task_name",
+            "filter_conditions",
+            "enabled",
+            "source",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "source", "created_by", "created_at", "updated_at"]
+
+
+class TriggerUpdateSerializer(serializers.Serializer):
+    event_type = serializers.RegexField(EVENT_TYPE_REGEX, max_length=100, required=False)
+    filter_conditions = serializers.DictField(required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class TaskStatsSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    success_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed).")
+    duration_seconds = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="p50, p95, p99 and max of finished runs."
+    )
+    by_extension = serializers.DictField(child=serializers.DictField())
+
+
+class TaskHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded"])
+    workers = serializers.DictField()
+    beat = serializers.DictField()
+    queue = serializers.DictField(help_text="Messages waiting in the broker queue.")
+    executions = serializers.DictField(help_text="running, pending, stuck (past heartbeat or dispatch deadlines).")
+    checked_at = serializers.DateTimeField()
+
+
+class ExecutionPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="Link to the next (older) page, or null.")
+    previous = serializers.URLField(allow_null=True, help_text="Link to the previous (newer) page, or null.")
+    results = ExecutionSerializer(many=True)
+
+
+class EventPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="Link to the next (older) page, or null.")
+    previous = serializers.URLField(allow_null=True, help_text="Link to the previous (newer) page, or null.")
+    results = EventSerializer(many=True)

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from extensions_core.models import Extension
+from extensions_core.models import Extension, TaskDefinition
 from extensions_core.permissions import grant
 from extensions_core.services import extension_discover
 
@@ -22,6 +22,9 @@ ROLES = (
     "role_without_use",
     "user_with_use",
     "manager",
+    "task_viewer",
+    "task_runner",
+    "event_emitter",
     "superuser",
 )
 
@@ -75,6 +78,13 @@ def make_user(role: str, target: Extension | None):
             grant(user, "use_extension", target)
         elif role == "manager":
             grant(user, "manage_extension", target)
+        elif role in ("task_viewer", "task_runner"):
+            codename = "view_taskdefinition" if role == "task_viewer" else "run_taskdefinition"
+            for definition in TaskDefinition.objects.filter(extension=target):
+                grant(user, codename, definition)
+    if role == "event_emitter":
+        grant(user, "add_event")
+        grant(user, "view_event")
     return user
 
 
