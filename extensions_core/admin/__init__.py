@@ -16,7 +16,7 @@ from guardian.admin import GuardedModelAdminMixin
 from knox.models import AuthToken
 
 from extensions_core.exceptions import ExtensionError
-from extensions_core.models import Extension, TaskDefinition
+from extensions_core.models import Extension
 from extensions_core.permissions import UserPolicy, access_of, can_manage_extension
 from extensions_core.services import (
     extension_disable,
@@ -24,7 +24,6 @@ from extensions_core.services import (
     extension_load,
     extension_reload,
     extension_unload,
-    task_definition_override,
 )
 
 STATUS_COLOURS = {
@@ -289,35 +288,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:knox_authtoken_changelist"))
 
 
-@admin.register(TaskDefinition)
-class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
-    """Task definitions from manifests; operators may change the fields in OPERATOR_FIELDS."""
-
-    list_display = ["__str__", "kind", "schedule", "interval_seconds", "is_enabled", "is_isolated", "is_present"]
-    list_filter = ["is_enabled", "is_present", "extension"]
-    search_fields = ["name", "extension__name", "description"]
-    fields = [
-        "extension",
-        "name",
-        "function",
-        "description",
-        "depends_on",
-        "parameters_schema",
-        "triggers",
-        "is_present",
-        "overridden_fields",
-        *TaskDefinition.OPERATOR_FIELDS,
-    ]
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [field for field in self.fields if field not in TaskDefinition.OPERATOR_FIELDS]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # definitions come from manifests
-
-    def save_model(self, request: HttpRequest, obj: TaskDefinition, form, change: bool) -> None:
-        changes = {
-            field: form.cleaned_data[field] for field in form.changed_data if field in TaskDefinition.OPERATOR_FIELDS
-        }
-        if changes:
-            task_definition_override(definition=TaskDefinition.objects.get(pk=obj.pk), changes=changes)
+from extensions_core.admin import tasks  # noqa: E402,F401 - registers the task admins

@@ -1,0 +1,203 @@
+"""Execution state changes without a worker: validation, claim-once, cancel, retries, dependencies, the reaper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from extensions_core.exceptions import TaskInputError, TaskStateError
+from extensions_core.models import TaskDefinition, TaskExecution
+from extensions_core.runner import Outcome
+from extensions_core.services import extension_discover, extension_unload
+from extensions_core.services.executions import (
+    execution_cancel,
+    execution_claim,
+    execution_finish,
+    execution_start,
+    execution_start_scheduled,
+)
+from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
+from extensions_core.services.reaping import MAX_DISPATCHES, executions_reap
+from tests.conftest import install_fixture
+
+pytestmark = pytest.mark.django_db
+
+Status = TaskExecution.Status
+
+
+@pytest.fixture
+def lab(extensions_root):
+    install_fixture(extensions_root, "task_lab")
+    extension_discover(load_new=True)
+
+
+def definition(task: str) -> TaskDefinition:
+    return TaskDefinition.objects.select_related("extension").get(extension__name="task-lab", name=task)
+
+
+def start(task: str, **parameters) -> TaskExecution:
+    return execution_start(definition=definition(task), trigger_type="manual", parameters=parameters)
+
+
+def run_to_end(execution: TaskExecution, outcome: Outcome) -> TaskExecution:
+    claimed = execution_claim(execution_id=str(execution.pk), worker="test:1")
+    assert claimed is not None
+    assert execution_finish(execution=claimed, outcome=outcome)
+    claimed.refresh_from_db()
+    return claimed
+
+
+def test_parameters_are_checked_against_the_schema(lab):
+    with pytest.raises(TaskInputError) as caught:
+        start("succeed", value="three", extra=1)
+
+    assert caught.value.code == "invalid_parameters"
+    assert {problem.field for problem in caught.value.problems} == {"parameters", "parameters.value"}
+    assert not TaskExecution.objects.exists()
+
+
+def test_a_task_of_an_inactive_extension_or_a_disabled_task_does_not_start(lab):
+    task = definition("succeed")
+    task.is_enabled = False
+    task.save()
+    with pytest.raises(TaskStateError) as disabled:
+        start("succeed")
+    extension_unload(name="task-lab")
+    with pytest.raises(TaskStateError) as inactive:
+        start("fail")
+
+    assert disabled.value.code == "task_disabled"
+    assert inactive.value.code == "extension_not_active"
+    assert "load it first" in inactive.value.message
+
+
+def test_a_message_delivered_twice_is_claimed_once(lab):
+    execution = start("succeed")
+
+    first = execution_claim(execution_id=str(execution.pk), worker="a:1")
+    second = execution_claim(execution_id=str(execution.pk), worker="b:2")
+
+    assert first is not None and first.status == Status.RUNNING and first.worker == "a:1"
+    assert second is None
+
+
+def test_a_cancel_racing_completion_leaves_one_final_state(lab):
+    execution = start("succeed")
+    claimed = execution_claim(execution_id=str(execution.pk), worker="a:1")
+    execution_cancel(execution=claimed)
+    finished = execution_finish(execution=claimed, outcome=Outcome(status="completed", result=1))
+    again = execution_finish(execution=claimed, outcome=Outcome(status="cancelled"))
+    claimed.refresh_from_db()
+
+    assert finished is True and again is False
+    assert claimed.status == Status.COMPLETED and claimed.cancel_requested_at is not None
+    with pytest.raises(TaskStateError):
+        execution_cancel(execution=claimed)
+
+
+def test_a_cancelled_pending_execution_never_runs(lab):
+    execution = start("succeed")
+    execution_cancel(execution=execution, by="test")
+
+    assert execution.status == Status.CANCELLED and execution.error == "cancelled by test"
+    assert execution_claim(execution_id=str(execution.pk), worker="a:1") is None
+
+
+def test_a_failed_attempt_is_retried_with_backoff_until_max_retries(lab):
+    first = run_to_end(start("flaky"), Outcome(status="failed", failure_reason="exception", error="E1"))
+    second = TaskExecution.objects.get(retry_of=first)
+    second = run_to_end(second, Outcome(status="failed", failure_reason="exception", error="E2"))
+    third = TaskExecution.objects.get(retry_of=second)
+    fourth = TaskExecution.objects.get(retry_of=run_to_end(third, Outcome(status="failed", error="E3")))
+    run_to_end(fourth, Outcome(status="failed", failure_reason="exception", error="E4"))
+
+    assert [row.error for row in TaskExecution.objects.order_by("attempt")] == ["E1", "E2", "E3", "E4"]
+    assert second.trigger_type == "retry" and second.attempt == 2 and second.max_attempts == 4
+    assert (second.not_before - second.queued_at).total_seconds() == pytest.approx(0.5, abs=0.05)
+    assert (third.not_before - third.queued_at).total_seconds() == pytest.approx(1.0, abs=0.05)
+    assert TaskExecution.objects.count() == 4  # max_retries 3: no fifth attempt
+
+
+def test_dependencies_start_first_and_the_dependent_waits(lab):
+    final = start("final")
+    steps = {row.task_name: row for row in TaskExecution.objects.filter(parent=final)}
+
+    assert final.is_waiting_for_dependencies and final.dispatched_at is None
+    assert execution_claim(execution_id=str(final.pk), worker="a:1") is None
+    run_to_end(steps["step_a"], Outcome(status="completed", result=1))
+    final.refresh_from_db()
+    assert final.is_waiting_for_dependencies
+    run_to_end(steps["step_b"], Outcome(status="completed", result=2))
+    final.refresh_from_db()
+    assert not final.is_waiting_for_dependencies and final.dispatched_at is not None
+
+
+def test_a_failed_dependency_fails_the_dependent_and_cancelling_it_cancels_the_rest(lab):
+    doomed = start("after_failure")
+    steps = {row.task_name: row for row in TaskExecution.objects.filter(parent=doomed)}
+    run_to_end(steps["fail"], Outcome(status="failed", failure_reason="exception", error="ValueError: boom"))
+    doomed.refresh_from_db()
+    waiting = start("final")
+    execution_cancel(execution=waiting)
+
+    assert (doomed.status, doomed.failure_reason) == (Status.FAILED, "dependency_failed")
+    assert doomed.error == 'dependency "fail" failed (exception): ValueError: boom'
+    assert set(TaskExecution.objects.filter(parent=waiting).values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_the_reaper_fails_runs_whose_worker_stopped_beating(lab):
+    execution = start("nap")
+    claimed = execution_claim(execution_id=str(execution.pk), worker="gone:1")
+    alive = execution_claim(execution_id=str(start("nap").pk), worker="here:2")
+    TaskExecution.objects.filter(pk=claimed.pk).update(
+        heartbeat_at=timezone.now() - EXECUTION_STALE_AFTER - timedelta(seconds=1)
+    )
+
+    report = executions_reap()
+    claimed.refresh_from_db()
+    alive.refresh_from_db()
+
+    assert report.worker_lost == 1
+    assert (claimed.status, claimed.failure_reason) == (Status.FAILED, "worker_lost")
+    assert "gone:1 stopped beating" in claimed.error
+    assert alive.status == Status.RUNNING
+
+
+def test_the_reaper_resends_lost_messages_then_gives_up(lab):
+    execution = start("succeed")
+    long_ago = timezone.now() - timedelta(hours=2)
+    TaskExecution.objects.filter(pk=execution.pk).update(dispatched_at=long_ago, queued_at=long_ago)
+
+    resent = executions_reap()
+    execution.refresh_from_db()
+    assert resent.redispatched == 1 and execution.dispatch_count == 2
+    TaskExecution.objects.filter(pk=execution.pk).update(dispatched_at=long_ago, dispatch_count=MAX_DISPATCHES)
+    given_up = executions_reap()
+    execution.refresh_from_db()
+
+    assert given_up.message_lost == 1
+    assert (execution.status, execution.failure_reason) == (Status.FAILED, "message_lost")
+
+
+def test_a_row_whose_first_send_failed_is_sent_again(lab):
+    execution = start("succeed")
+    TaskExecution.objects.filter(pk=execution.pk).update(
+        dispatched_at=None, dispatch_error="OperationalError: down", queued_at=timezone.now() - timedelta(seconds=10)
+    )
+
+    assert executions_reap().redispatched == 1
+
+
+def test_a_scheduled_message_delivered_twice_starts_one_execution(lab):
+    task = definition("succeed")
+    task.interval_seconds = 60
+    task.save()
+    message = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+
+    first = execution_start_scheduled(extension_name="task-lab", task_name="succeed", message_id=message)
+    second = execution_start_scheduled(extension_name="task-lab", task_name="succeed", message_id=message)
+
+    assert str(first.pk) == message and first.trigger_type == "schedule"
+    assert second is None and TaskExecution.objects.count() == 1
