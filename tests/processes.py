@@ -111,3 +111,25 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+def start_beat(**extra: str) -> subprocess.Popen:
+    """Start a real Celery beat with the platform's database scheduler, waking at least every second."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "karen",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--max-interval",
+            "1",
+            "--schedule",
+            "/dev/null",
+        ],
+        cwd=ROOT,
+        env=process_environment(**extra),
+    )

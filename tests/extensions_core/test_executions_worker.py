@@ -14,7 +14,7 @@ from extensions_core.services.events import event_emit, trigger_create
 from extensions_core.services.executions import execution_cancel, execution_start
 from extensions_core.services.reaping import executions_reap
 from tests.conftest import install_fixture
-from tests.processes import start_worker, stop_process
+from tests.processes import start_beat, start_worker, stop_process
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -236,3 +236,42 @@ def test_sigkill_of_the_worker_leaves_every_execution_terminal(lab):
 
     assert ended <= {Status.COMPLETED, Status.FAILED, Status.CANCELLED}
     assert lost >= 1
+
+
+def scheduled_runs() -> int:
+    return TaskExecution.objects.filter(task_name="succeed", trigger_type="schedule").count()
+
+
+def test_an_admin_edit_of_a_schedule_is_picked_up_by_a_running_beat(worker, client, admin_user):
+    beat = start_beat()
+    client.force_login(admin_user)
+    task = TaskDefinition.objects.get(extension__name="task-lab", name="succeed")
+    page = f"/admin/extensions_core/taskdefinition/{task.pk}/change/"
+    form = {
+        "is_enabled": "on",
+        "schedule": "",
+        "interval_seconds": "1",
+        "timezone": "UTC",
+        "timeout_seconds": "30",
+        "max_retries": "0",
+        "retry_backoff_seconds": "0",
+        "is_isolated": "on",
+    }
+    try:
+        time.sleep(2)  # beat is up and has read its (empty) schedule
+        assert client.post(page, form).status_code == 302
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and scheduled_runs() < 3:
+            time.sleep(0.2)
+        running = scheduled_runs()
+        assert client.post(page, {**form, "is_enabled": ""}).status_code == 302
+        time.sleep(8)  # beat reloads a changed schedule within its sync interval
+        settled = scheduled_runs()
+        time.sleep(3)
+        after = scheduled_runs()
+    finally:
+        stop_process(beat)
+
+    assert running >= 3
+    assert after == settled
+    assert TaskExecution.objects.filter(trigger_type="schedule", status=Status.COMPLETED).exists()

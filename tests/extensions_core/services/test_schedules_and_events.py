@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from extensions_core.exceptions import TaskInputError
+from extensions_core.exceptions import ExtensionError, TaskInputError
 from extensions_core.models import Event, EventTrigger, TaskDefinition, TaskExecution
 from extensions_core.services import (
     extension_disable,
@@ -122,7 +122,7 @@ def test_a_failed_load_emits_extension_failed(extensions_root, django_capture_on
 
     write_extension(extensions_root, "broken-one", code="raise RuntimeError('no')\n")
     extension_discover(load_new=False)
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ExtensionError):
         extension_load(name="broken-one")
 
     assert Event.objects.get().event_type == "extension.failed"
