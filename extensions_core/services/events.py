@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -152,6 +153,24 @@ def event_emit_system(*, event_type: str, event_data: dict[str, Any], caused_by_
     )
 
 
+_listeners = {"checked": float("-inf"), "present": True}
+LISTENERS_RECHECK_SECONDS = 1.0
+
+
+def task_events_have_listeners() -> bool:
+    """Return whether any enabled trigger listens to task.completed or task.failed (re-read at most once a second).
+
+    Every finished run asks; a trigger created just now is noticed within a second.
+    """
+    now = time.monotonic()
+    if now - _listeners["checked"] >= LISTENERS_RECHECK_SECONDS:
+        _listeners["present"] = EventTrigger.objects.filter(
+            event_type__in=("task.completed", "task.failed"), is_enabled=True
+        ).exists()
+        _listeners["checked"] = now
+    return _listeners["present"]
+
+
 def event_emit_for_execution(*, execution: TaskExecution) -> Event | None:
     """Emit task.completed / task.failed for a finished run, stored only when a trigger listens.
 
@@ -164,7 +183,7 @@ def event_emit_for_execution(*, execution: TaskExecution) -> Event | None:
         event_type = "task.failed"
     else:
         return None
-    if not EventTrigger.objects.filter(event_type=event_type, is_enabled=True).exists():
+    if not task_events_have_listeners():
         return None
     data = {
         "execution_id": str(execution.id),
@@ -212,6 +231,7 @@ def trigger_create(
     created_by: str = "",
 ) -> EventTrigger:
     """Create a trigger that starts *definition* on *event_type*; TaskInputError for a bad name or filter."""
+    _listeners["checked"] = float("-inf")
     return EventTrigger.objects.create(
         definition=definition,
         event_type=event_type_check(event_type),

@@ -231,7 +231,31 @@ def execution_claim(*, execution_id: str, worker: str) -> TaskExecution | None:
     ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker, dispatch_error="")
     if not claimed:
         return None
-    return TaskExecution.objects.select_related("definition__extension", "event").get(pk=execution_id)
+    # Only what running needs: building the full row with its definition costs more than the query.
+    return (
+        TaskExecution.objects.select_related("definition")
+        .only(*RUN_FIELDS, "definition__function", "definition__name")
+        .get(pk=execution_id)
+    )
+
+
+RUN_FIELDS = (
+    "id",
+    "definition_id",
+    "extension_name",
+    "task_name",
+    "status",
+    "parameters",
+    "event_id",
+    "parent_id",
+    "attempt",
+    "max_attempts",
+    "is_isolated",
+    "timeout_seconds",
+    "started_at",
+    "worker",
+    "user_id",
+)
 
 
 def execution_heartbeat(*, execution_id: str, log: list | None = None) -> None:
@@ -273,12 +297,13 @@ def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution
     )
 
 
-@transaction.atomic
 def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q | None = None) -> bool:
     """Record how a running execution ended, then retry, settle its dependent and emit task events.
 
     Return False (and change nothing) when it is no longer running: someone
-    else (a cancel of a pending run, the reaper) recorded its end first.
+    else (a cancel of a pending run, the reaper) recorded its end first. The
+    common case (a success nobody waits for) is one UPDATE; the others run in
+    one transaction with their follow-ups.
     """
     now = timezone.now()
     started = execution.started_at or now
@@ -298,12 +323,25 @@ def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q |
     rows = TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING)
     if only_if is not None:
         rows = rows.filter(only_if)
-    if not rows.update(**values):
-        return False
     for key, value in values.items():
         setattr(execution, key, value)
-    execution_follow_up(execution)
+    if not _needs_follow_up(execution):
+        return bool(rows.update(**values))
+    with transaction.atomic():
+        if not rows.update(**values):
+            return False
+        execution_follow_up(execution)
     return True
+
+
+def _needs_follow_up(execution: TaskExecution) -> bool:
+    from extensions_core.services.events import task_events_have_listeners
+
+    if execution.parent_id or execution.status == Status.CANCELLED:
+        return True
+    if execution.status == Status.FAILED and execution.attempt < execution.max_attempts:
+        return True
+    return task_events_have_listeners()
 
 
 def execution_follow_up(execution: TaskExecution) -> None:

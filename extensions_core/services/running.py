@@ -11,15 +11,16 @@ from django.db.models import Q
 
 from extensions_core.models import TaskExecution
 from extensions_core.registry import registry
-from extensions_core.runner import Outcome, RunLimits, run_in_process, run_isolated
+from extensions_core.runner import Outcome, RunLimits, run_in_process
+from extensions_core.sandbox import run_isolated
 from extensions_core.sdk import TaskContext
 from extensions_core.services.executions import (
     execution_claim,
-    execution_fail_unclaimable,
     execution_finish,
     execution_heartbeat,
     execution_is_cancel_requested,
 )
+from extensions_core.services.propagation import registry_sync
 
 Reason = TaskExecution.FailureReason
 
@@ -43,20 +44,20 @@ def worker_name() -> str:
 
 def execution_run(*, execution_id: str) -> TaskExecution | None:
     """Claim *execution_id* and run it here; None when it was not pending (already ran, cancelled, waiting)."""
-    pending = TaskExecution.objects.filter(pk=execution_id).values_list("extension_name", "task_name").first()
-    if pending is None:
-        return None
-    loaded = registry.get(pending[0])
-    if loaded is None:
-        execution_fail_unclaimable(
-            execution_id=execution_id,
-            reason=Reason.EXTENSION_UNAVAILABLE,
-            message=f'extension "{pending[0]}" is not loaded in worker {worker_name()}',
-        )
-        return None
     execution = execution_claim(execution_id=execution_id, worker=worker_name())
     if execution is None:
         return None
+    loaded = registry.get(execution.extension_name)
+    if loaded is None:
+        execution_finish(
+            execution=execution,
+            outcome=Outcome(
+                status="failed",
+                failure_reason=Reason.EXTENSION_UNAVAILABLE,
+                error=f'extension "{execution.extension_name}" is not loaded in worker {worker_name()}',
+            ),
+        )
+        return execution
     definition = execution.definition
     try:
         if definition is None:
@@ -69,11 +70,11 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
         )
         return execution
     limits = _limits(execution, loaded.manifest.resources)
-    make_context = _context_factory(execution)
     control = _Control(str(execution.id))
     if execution.is_isolated:
-        outcome = run_isolated(function, make_context, execution.parameters, limits, control)
+        outcome = run_isolated(_request(execution, definition.function), limits, control, execute_in_sandbox)
     else:
+        make_context = _context_factory(_request(execution, definition.function))
         outcome = run_in_process(
             function,
             make_context,
@@ -97,16 +98,41 @@ def _limits(execution: TaskExecution, resources: dict[str, Any]) -> RunLimits:
     )
 
 
-def _context_factory(execution: TaskExecution):
+def _request(execution: TaskExecution, function: str) -> dict[str, Any]:
+    """What a run needs, as plain data (it crosses into the sandbox)."""
     event = None
-    if execution.event is not None:
+    if execution.event_id is not None:
+        row = execution.event
         event = {
-            "event_id": str(execution.event.id),
-            "event_type": execution.event.event_type,
-            "event_data": execution.event.event_data,
-            "emitted_at": execution.event.created_at.isoformat(),
+            "event_id": str(row.id),
+            "event_type": row.event_type,
+            "event_data": row.event_data,
+            "emitted_at": row.created_at.isoformat(),
         }
-    execution_id = str(execution.id)
+    return {
+        "execution_id": str(execution.id),
+        "extension_name": execution.extension_name,
+        "task_name": execution.task_name,
+        "function": function,
+        "parameters": dict(execution.parameters),
+        "event": event,
+        "attempt": execution.attempt,
+    }
+
+
+def execute_in_sandbox(request: dict[str, Any], is_cancelled) -> Any:
+    """Inside the sandbox: bring its registry up to date, find the function, call it with a context."""
+    registry_sync()
+    loaded = registry.get(request["extension_name"])
+    if loaded is None:
+        raise LookupError(f'extension "{request["extension_name"]}" is not loaded in the sandbox')
+    function = loaded.instance.get_task_function(request["function"])
+    return function(_context_factory(request)(is_cancelled), **request["parameters"])
+
+
+def _context_factory(request: dict[str, Any]):
+    execution_id = request["execution_id"]
+    origin = f"{request['extension_name']}/{request['task_name']}"
 
     def emit(event_type: str, event_data: dict[str, Any] | None = None) -> dict[str, Any]:
         from extensions_core.services.events import event_emit
@@ -115,7 +141,7 @@ def _context_factory(execution: TaskExecution):
             event_type=event_type,
             event_data=event_data or {},
             source="extension",
-            emitted_by=f"{execution.extension_name}/{execution.task_name}",
+            emitted_by=origin,
             caused_by_id=execution_id,
         )
         return {"event_id": str(emitted.id), "triggered_tasks": emitted.triggered_tasks}
@@ -123,13 +149,13 @@ def _context_factory(execution: TaskExecution):
     def make_context(is_cancelled) -> TaskContext:
         return TaskContext(
             execution_id=execution_id,
-            task_name=execution.task_name,
-            extension_name=execution.extension_name,
-            parameters=dict(execution.parameters),
-            event=event,
-            logger=logging.getLogger(f"karen.tasks.{execution.extension_name}.{execution.task_name}"),
+            task_name=request["task_name"],
+            extension_name=request["extension_name"],
+            parameters=dict(request["parameters"]),
+            event=request["event"],
+            logger=logging.getLogger(f"karen.tasks.{request['extension_name']}.{request['task_name']}"),
             is_cancelled=is_cancelled,
-            attempt=execution.attempt,
+            attempt=request["attempt"],
             emit=emit,
         )
 

@@ -1,0 +1,518 @@
+"""Isolated runs: a child process forked from the worker runs task functions one at a time, under limits.
+
+The child (the sandbox) is forked once and reused, so a run pays neither a
+fork nor a new database connection; it is killed and replaced whenever a run
+misbehaves: a hard timeout, a memory limit, a cancel it ignores, a crash, or
+any failure after which its state cannot be trusted (timeout, MemoryError).
+So a task that crashes, hangs or runs away with memory takes down the sandbox
+only, never the worker. Each run gets:
+
+- a soft timeout (TaskTimeoutError raised inside it), then SIGKILL after a grace period;
+- an address-space limit of the extension's `max_memory_mb` above what the
+  sandbox holds when the run starts, and a resident-memory check by the parent;
+- its CPU share held at `max_cpu_percent` (SIGSTOP/SIGCONT from the parent);
+- its log lines and prints streamed to the parent over a pipe;
+- its own CPU seconds (getrusage delta) and peak memory (the kernel's peak RSS,
+  reset before the run through /proc/self/clear_refs).
+
+Nothing here knows the database: the parent's `RunControl` answers cancels and
+takes heartbeats; the child calls the `execute` callback it was forked with.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import resource
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from extensions_core.runner import (
+    CANCEL_GRACE_SECONDS,
+    CANCEL_POLL_SECONDS,
+    CPU_ALLOWANCE_SECONDS,
+    HARD_TIMEOUT_GRACE_SECONDS,
+    LogBuffer,
+    Outcome,
+    RunControl,
+    RunLimits,
+    _cpu_seconds,
+    _failure_from_exception,
+    _json_result,
+    _rss_bytes,
+)
+from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
+
+logger = logging.getLogger(__name__)
+
+MONITOR_TICK_SECONDS = 0.05
+_PR_SET_PDEATHSIG = 1
+# Failures after which the sandbox's state cannot be trusted: it is replaced before the next run.
+RETIRE_AFTER = {"timeout", "memory_limit", "cpu_limit", "crashed"}
+Execute = Callable[[dict[str, Any], Callable[[], bool]], Any]
+
+
+class Sandbox:
+    """One forked child and the two pipes to it; `run()` sends a request and watches it to the end."""
+
+    def __init__(self, execute: Execute) -> None:
+        self.execute = execute
+        self.pid = 0
+        self.to_child = -1
+        self.from_child = -1
+        self.partial = b""
+
+    @property
+    def is_alive(self) -> bool:
+        return self.pid > 0
+
+    def start(self) -> None:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; it reports through the pipe
+            code = 0
+            try:
+                os.close(request_write)
+                os.close(reply_read)
+                _child_loop(self.execute, request_read, reply_write)
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(request_read)
+        os.close(reply_write)
+        self.pid, self.to_child, self.from_child, self.partial = pid, request_write, reply_read, b""
+
+    def stop(self) -> None:
+        """Kill the child (if any) and reap it."""
+        if not self.is_alive:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        for fd in (self.to_child, self.from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.pid = 0
+
+    def run(self, request: dict[str, Any], limits: RunLimits, control: RunControl) -> Outcome:
+        """Run one request in the sandbox (starting one if needed) and return how it ended."""
+        if not self.is_alive:
+            self.start()
+        message = (json.dumps({**request, "limits": _limits_dict(limits)}, default=str) + "\n").encode()
+        try:
+            os.write(self.to_child, message)
+        except OSError:
+            # The sandbox died between runs (killed from outside): start a fresh one.
+            self.stop()
+            self.start()
+            os.write(self.to_child, message)
+        outcome = _Watch(self, limits, control).until_done()
+        if outcome.failure_reason in RETIRE_AFTER or outcome.status == "cancelled" and outcome.error.endswith("killed"):
+            self.stop()
+        return outcome
+
+
+def _limits_dict(limits: RunLimits) -> dict[str, Any]:
+    return {"timeout_seconds": limits.timeout_seconds, "max_memory_bytes": limits.max_memory_bytes}
+
+
+_sandboxes: dict[int, Sandbox] = {}
+_sandbox_lock = threading.Lock()
+
+
+def run_isolated(request: dict[str, Any], limits: RunLimits, control: RunControl, execute: Execute) -> Outcome:
+    """Run *request* in this process's sandbox; *execute(request, is_cancelled)* runs it inside the child."""
+    with _sandbox_lock:
+        sandbox = _sandboxes.get(os.getpid())
+        if sandbox is None:
+            sandbox = _sandboxes[os.getpid()] = Sandbox(execute)
+        return sandbox.run(request, limits, control)
+
+
+# --- the child ---------------------------------------------------------------------------------------
+
+
+def _child_loop(execute: Execute, request_fd: int, reply_fd: int) -> None:  # pragma: no cover
+    _die_with_parent()
+    _forget_inherited_connections()
+    _sandboxes.clear()
+    cancelled = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: cancelled.set())
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+    channel = _Channel(reply_fd)
+    _capture_output(channel)
+    requests = os.fdopen(request_fd, "rb", buffering=0)
+    pending = b""
+    while True:
+        chunk = requests.read(65536)
+        if not chunk:
+            return  # the worker closed the pipe: it is gone or replacing us
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            cancelled.clear()
+            _child_run(execute, json.loads(line), cancelled, channel)
+
+
+def _child_run(
+    execute: Execute, request: dict[str, Any], cancelled: threading.Event, channel: _Channel
+) -> None:  # pragma: no cover
+    limits = request.pop("limits")
+    _reset_peak_memory()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    if limits.get("max_memory_bytes"):
+        allowed = _address_space_bytes() + limits["max_memory_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (allowed, resource.RLIM_INFINITY))
+    timeout = limits.get("timeout_seconds")
+    if timeout:
+
+        def _timeout(*_):
+            raise TaskTimeoutError(f"the task ran past its timeout of {timeout:g} s")
+
+        signal.signal(signal.SIGALRM, _timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    reply: dict[str, Any]
+    try:
+        value = execute(request, cancelled.is_set)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            reply = {"kind": "result", "result": _json_result(value), "cancelled": cancelled.is_set()}
+        except (TypeError, ValueError) as error:
+            reply = {"kind": "failed", "reason": "invalid_result", "error": f"result is not JSON: {error}"}
+    except BaseException as error:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if isinstance(error, TaskCancelledError) or (cancelled.is_set() and not isinstance(error, TaskTimeoutError)):
+            reply = {"kind": "cancelled", "error": str(error) or "cancelled"}
+        else:
+            reason, message = _failure_from_exception(error)
+            reply = {"kind": "failed", "reason": reason, "error": message, "traceback": traceback.format_exc()}
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    reply["cpu_seconds"] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 6)
+    reply["peak_memory_bytes"] = _peak_rss_bytes()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    channel.send(reply)
+
+
+def _die_with_parent() -> None:  # pragma: no cover
+    """Have the kernel kill the sandbox if the worker process that forked it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+_kept_alive: list[Any] = []
+
+
+def _forget_inherited_connections() -> None:  # pragma: no cover
+    """Drop database and broker connections inherited from the worker without closing them.
+
+    Closing would send a goodbye on the parent's socket; the sandbox opens its
+    own when a task needs one, and exits with os._exit so nothing is finalized.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None:
+            continue
+        _kept_alive.append(connection.connection)
+        connection.connection = None
+        connection.close_at = None
+    try:
+        from karen.celery import app
+
+        _kept_alive.append(app.__dict__.get("_pool"))
+        app._pool = None
+    except ImportError:
+        pass
+
+
+def _address_space_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_memory() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets the peak resident set size (VmHWM) to the current size
+    except OSError:
+        pass
+
+
+def _peak_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class _Channel:
+    """Child side of the reply pipe: one JSON document per line."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, default=str) + "\n").encode()
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+
+
+class _ChannelLogHandler(logging.Handler):
+    def __init__(self, channel: _Channel) -> None:
+        super().__init__(logging.DEBUG)
+        self.channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.channel.send({"kind": "log", "level": record.levelname, "message": self.format(record)})
+        except Exception:  # noqa: BLE001 - a log line must never fail the task
+            pass
+
+
+class _ChannelStream:
+    """sys.stdout / sys.stderr of the sandbox: complete lines become log lines."""
+
+    def __init__(self, channel: _Channel, level: str) -> None:
+        self.channel = channel
+        self.level = level
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            self.channel.send({"kind": "log", "level": self.level, "message": line})
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.channel.send({"kind": "log", "level": self.level, "message": self.pending})
+            self.pending = ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _capture_output(channel: _Channel) -> None:  # pragma: no cover
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = _ChannelLogHandler(channel)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    sys.stdout = _ChannelStream(channel, "STDOUT")
+    sys.stderr = _ChannelStream(channel, "STDERR")
+
+
+# --- the parent's watch over one run ------------------------------------------------------------------
+
+
+class _Watch:
+    """Reads the sandbox's replies for one run; enforces hard limits; relays cancels and heartbeats."""
+
+    def __init__(self, sandbox: Sandbox, limits: RunLimits, control: RunControl) -> None:
+        self.sandbox = sandbox
+        self.pid = sandbox.pid
+        self.limits = limits
+        self.control = control
+        self.log = LogBuffer()
+        self.final: dict[str, Any] | None = None
+        self.killed_for: tuple[str, str] | None = None
+        self.cancel_deadline: float | None = None
+        self.paused = False
+        self.peak_rss = 0
+        self.baseline_rss = _rss_bytes(self.pid) or 0
+        self.baseline_cpu = _cpu_seconds(self.pid) or 0.0
+        self.eof = False
+
+    def until_done(self) -> Outcome:
+        from extensions_core.services.heartbeats import EXECUTION_HEARTBEAT_SECONDS
+
+        started = time.monotonic()
+        timeout = self.limits.timeout_seconds
+        hard_deadline = started + timeout + HARD_TIMEOUT_GRACE_SECONDS if timeout else None
+        next_cancel_poll = started + CANCEL_POLL_SECONDS
+        next_heartbeat = started + EXECUTION_HEARTBEAT_SECONDS
+        while True:
+            self._read(MONITOR_TICK_SECONDS)
+            if self.final is not None:
+                return self._outcome(None)
+            waited, status, usage = os.wait4(self.pid, os.WNOHANG) if self.eof or self.killed_for else (0, 0, None)
+            if waited:
+                self._read(0)
+                self.sandbox.pid = 0  # reaped: the next run starts a new sandbox
+                for fd in (self.sandbox.to_child, self.sandbox.from_child):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                return self._outcome((status, usage))
+            now = time.monotonic()
+            self._sample_memory()
+            if self.limits.max_cpu_percent:
+                self._throttle(now - started)
+            if hard_deadline and now >= hard_deadline and not self.killed_for:
+                self._kill("timeout", f"the task ran past its timeout of {timeout:g} s and was killed")
+            if now >= next_cancel_poll and self.cancel_deadline is None and not self.killed_for:
+                next_cancel_poll = now + CANCEL_POLL_SECONDS
+                if self._safely(self.control.is_cancel_requested, False):
+                    self._signal(signal.SIGUSR1)
+                    self.cancel_deadline = now + CANCEL_GRACE_SECONDS
+            if self.cancel_deadline is not None and now >= self.cancel_deadline and not self.killed_for:
+                self._kill("cancelled", "cancelled")
+            if now >= next_heartbeat:
+                next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS
+                self._safely(lambda: self.control.heartbeat(self.log.snapshot()), None)
+
+    def _safely(self, call: Callable[[], Any], default: Any) -> Any:
+        try:
+            return call()
+        except Exception:  # noqa: BLE001 - a database hiccup must not abandon the run
+            logger.exception("Execution control call failed; the run goes on")
+            return default
+
+    def _read(self, timeout: float) -> None:
+        fd = self.sandbox.from_child
+        ready, _, _ = select.select([fd], [], [], timeout)
+        while ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.eof = True
+                break
+            self.sandbox.partial += chunk
+            ready, _, _ = select.select([fd], [], [], 0)
+        *lines, self.sandbox.partial = self.sandbox.partial.split(b"\n")
+        for line in lines:
+            self._message(line)
+
+    def _message(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if message.get("kind") == "log":
+            self.log.add(message.get("level", "INFO"), str(message.get("message", "")))
+        elif self.final is None:
+            self.final = message
+
+    def _sample_memory(self) -> None:
+        rss = _rss_bytes(self.pid)
+        if rss is None:
+            return
+        self.peak_rss = max(self.peak_rss, rss)
+        limit = self.limits.max_memory_bytes
+        if limit and rss - self.baseline_rss > limit and not self.killed_for:
+            self._kill(
+                "memory_limit", f"the task used more than its memory limit of {limit // 2**20} MB and was killed"
+            )
+
+    def _throttle(self, elapsed: float) -> None:
+        used = _cpu_seconds(self.pid)
+        if used is None:
+            return
+        used -= self.baseline_cpu
+        allowed = elapsed * self.limits.max_cpu_percent / 100 + CPU_ALLOWANCE_SECONDS
+        if used > allowed and not self.paused:
+            self._signal(signal.SIGSTOP)
+            self.paused = True
+        elif used <= allowed and self.paused:
+            self._signal(signal.SIGCONT)
+            self.paused = False
+
+    def _signal(self, number: int) -> None:
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass
+
+    def _kill(self, reason: str, message: str) -> None:
+        self.killed_for = (reason, message)
+        self._signal(signal.SIGKILL)
+
+    def _outcome(self, ended: tuple[int, resource.struct_rusage] | None) -> Outcome:
+        if self.paused:
+            self._signal(signal.SIGCONT)
+        outcome = self._ending(ended[0] if ended else 0)
+        final = self.final or {}
+        if final.get("cpu_seconds") is not None:
+            outcome.cpu_seconds = final["cpu_seconds"]
+            outcome.peak_memory_bytes = final.get("peak_memory_bytes") or self.peak_rss or None
+        else:
+            outcome.cpu_seconds = (
+                round((_cpu_seconds(self.pid) or self.baseline_cpu) - self.baseline_cpu, 6) if not ended else None
+            )
+            outcome.peak_memory_bytes = self.peak_rss or None
+        outcome.log = self.log.snapshot()
+        return outcome
+
+    def _ending(self, status: int) -> Outcome:
+        if self.killed_for:
+            reason, message = self.killed_for
+            if reason == "cancelled":
+                return Outcome(
+                    status="cancelled",
+                    error=f"cancelled; the task did not stop within {CANCEL_GRACE_SECONDS:g} s and was killed",
+                )
+            return Outcome(status="failed", failure_reason=reason, error=message)
+        final = self.final or {}
+        kind = final.get("kind")
+        if kind == "result":
+            if final.get("cancelled"):
+                return Outcome(status="cancelled", result=final.get("result"), error="cancelled")
+            return Outcome(status="completed", result=final.get("result"))
+        if kind == "cancelled":
+            return Outcome(status="cancelled", error=final.get("error", "cancelled"))
+        if kind == "failed":
+            return Outcome(
+                status="failed",
+                failure_reason=final.get("reason", "exception"),
+                error=final.get("error", ""),
+                traceback=final.get("traceback", ""),
+            )
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            if number == signal.SIGXCPU:
+                return Outcome(status="failed", failure_reason="cpu_limit", error="the task exceeded its CPU limit")
+            return Outcome(
+                status="failed",
+                failure_reason="crashed",
+                error=f"the task's process was killed by {signal.Signals(number).name}",
+            )
+        return Outcome(
+            status="failed",
+            failure_reason="crashed",
+            error=f"the task's process exited with status {os.WEXITSTATUS(status)} without a result",
+        )
