@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -150,12 +151,6 @@ def run_in_process(
     previous_level = root.level
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
-    watcher = threading.Thread(
-        target=_watch_in_process,
-        args=(limits, control, cancelled, finished, buffer, on_hard_stop),
-        name="karen-execution-watcher",
-        daemon=True,
-    )
     use_alarm = bool(limits.timeout_seconds) and threading.current_thread() is threading.main_thread()
     previous_alarm = None
     cpu_before = time.thread_time()
@@ -167,7 +162,7 @@ def run_in_process(
 
             previous_alarm = signal.signal(signal.SIGALRM, _timeout)
             signal.setitimer(signal.ITIMER_REAL, limits.timeout_seconds)
-        watcher.start()
+        _watch((limits, control, cancelled, finished, buffer, on_hard_stop))
         try:
             value = function(make_context(cancelled.is_set), **parameters)
             if use_alarm:
@@ -198,7 +193,6 @@ def run_in_process(
             signal.signal(signal.SIGALRM, previous_alarm)
         root.removeHandler(handler)
         root.setLevel(previous_level)
-    watcher.join(timeout=5)
     outcome.cpu_seconds = round(time.thread_time() - cpu_before, 6)
     outcome.peak_memory_bytes = _rss_bytes(os.getpid())
     outcome.log = buffer.snapshot()
@@ -217,6 +211,24 @@ class _BufferLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread == self.thread_id:
             self.buffer.add(record.levelname, self.format(record))
+
+
+_watch_queue: queue.SimpleQueue = queue.SimpleQueue()
+_watcher_pid = 0
+
+
+def _watch(run: tuple) -> None:
+    """Hand a run to this process's watcher thread (started once: no thread per run)."""
+    global _watcher_pid
+    if _watcher_pid != os.getpid():
+        _watcher_pid = os.getpid()
+        threading.Thread(target=_watcher_loop, name="karen-execution-watcher", daemon=True).start()
+    _watch_queue.put(run)
+
+
+def _watcher_loop() -> None:
+    while True:
+        _watch_in_process(*_watch_queue.get())
 
 
 def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop) -> None:
@@ -255,7 +267,8 @@ def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop
                 next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS
                 _ask(lambda: control.heartbeat(buffer.snapshot()))
     finally:
-        connection.close()
+        if connection.connection is not None:
+            connection.close()
 
 
 def _ask(call: Callable[[], Any]) -> Any:
