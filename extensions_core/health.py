@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.utils import timezone
@@ -224,7 +225,10 @@ def _duration_percentiles(rows) -> dict[str, float | None]:
     """p50/p95/p99/max: computed by PostgreSQL itself there; in Python on SQLite (the embedded, small case)."""
     keys = ("p50", "p95", "p99", "max")
     if connection.vendor == "postgresql":
-        sql, params = rows.values("duration_seconds").query.sql_with_params()
+        try:
+            sql, params = rows.values("duration_seconds").query.sql_with_params()
+        except EmptyResultSet:  # nothing visible: no query to run
+            return dict.fromkeys(keys)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_seconds), "

@@ -7,13 +7,15 @@ leave exactly one final state.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from jsonschema import Draft202012Validator
@@ -224,38 +226,76 @@ def execution_dispatch(*, execution_id: str, countdown: float | None = None) -> 
 
 
 def execution_claim(*, execution_id: str, worker: str) -> TaskExecution | None:
-    """Mark a pending execution running on *worker*; None if it is not pending (a duplicate or cancelled message)."""
-    now = timezone.now()
-    claimed = TaskExecution.objects.filter(
-        pk=execution_id, status=Status.PENDING, is_waiting_for_dependencies=False, cancel_requested_at__isnull=True
-    ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker, dispatch_error="")
-    if not claimed:
+    """Mark a pending execution running on *worker*; None if it is not pending (a duplicate or cancelled message).
+
+    One UPDATE ... RETURNING in hand-written SQL: this runs for every execution,
+    and building it through the ORM cost more than the database round trip.
+    The returned execution carries `function_name`, the definition's function.
+    """
+    pk = TaskExecution._meta.pk
+    try:
+        key = pk.get_db_prep_value(uuid.UUID(str(execution_id)), connection)
+    except ValueError:
         return None
-    # Only what running needs: building the full row with its definition costs more than the query.
-    return (
-        TaskExecution.objects.select_related("definition")
-        .only(*RUN_FIELDS, "definition__function", "definition__name")
-        .get(pk=execution_id)
+    now = timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [stamp, stamp, worker, key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = dict(zip(_CLAIM_COLUMNS, row, strict=True))
+    parameters = values["parameters"]
+    values["parameters"] = json.loads(parameters) if isinstance(parameters, (str, bytes)) else parameters
+    values["is_isolated"] = bool(values["is_isolated"])
+    execution = TaskExecution(
+        **values,
+        id=uuid.UUID(str(execution_id)),
+        status=Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
     )
+    execution._state.adding = False
+    execution.function_name = _function_of(execution.definition_id)
+    return execution
 
 
-RUN_FIELDS = (
-    "id",
+_CLAIM_COLUMNS = (
     "definition_id",
     "extension_name",
     "task_name",
-    "status",
     "parameters",
     "event_id",
     "parent_id",
+    "user_id",
     "attempt",
     "max_attempts",
     "is_isolated",
     "timeout_seconds",
-    "started_at",
-    "worker",
-    "user_id",
 )
+_TABLE = TaskExecution._meta.db_table
+_CLAIM_SQL = (
+    f"UPDATE {_TABLE} SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, dispatch_error = '' "
+    "WHERE id = %s AND status = 'pending' AND NOT is_waiting_for_dependencies AND cancel_requested_at IS NULL "
+    f"RETURNING {', '.join(_CLAIM_COLUMNS)}"
+)
+_functions: dict[int, tuple[str, int | None]] = {}
+
+
+def _function_of(definition_id: int | None) -> str | None:
+    """The definition's `function`, cached per process until the next extension change (it only changes on reload)."""
+    from extensions_core.registry import registry
+
+    if definition_id is None:
+        return None
+    cached = _functions.get(definition_id)
+    if cached is not None and cached[1] == registry.applied_generation:
+        return cached[0]
+    function = TaskDefinition.objects.filter(pk=definition_id).values_list("function", flat=True).first()
+    if function is not None:
+        _functions[definition_id] = (function, registry.applied_generation)
+    return function
 
 
 def execution_heartbeat(*, execution_id: str, log: list | None = None) -> None:
@@ -320,18 +360,35 @@ def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q |
     }
     if outcome.log or outcome.status != Status.FAILED or outcome.failure_reason != Reason.WORKER_LOST:
         values["log"] = outcome.log
-    rows = TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING)
-    if only_if is not None:
-        rows = rows.filter(only_if)
     for key, value in values.items():
         setattr(execution, key, value)
-    if not _needs_follow_up(execution):
-        return bool(rows.update(**values))
-    with transaction.atomic():
-        if not rows.update(**values):
+    needs_follow_up = _needs_follow_up(execution)
+    with transaction.atomic() if needs_follow_up else nullcontext():
+        if not _finish_running(execution.pk, values, only_if):
             return False
-        execution_follow_up(execution)
+        if needs_follow_up:
+            execution_follow_up(execution)
     return True
+
+
+def _finish_running(execution_id, values: dict[str, Any], only_if: Q | None) -> bool:
+    """UPDATE the row with *values* if it is still running (hand-written SQL on the hot path, like the claim)."""
+    if only_if is not None:
+        return bool(TaskExecution.objects.filter(only_if, pk=execution_id, status=Status.RUNNING).update(**values))
+    columns = tuple(values)
+    sql = _FINISH_SQL.get(columns)
+    if sql is None:
+        assignments = ", ".join(f"{column} = %s" for column in columns)
+        sql = _FINISH_SQL[columns] = f"UPDATE {_TABLE} SET {assignments} WHERE id = %s AND status = 'running'"
+    meta = TaskExecution._meta
+    parameters = [meta.get_field(column).get_db_prep_save(value, connection) for column, value in values.items()]
+    parameters.append(meta.pk.get_db_prep_value(execution_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        return cursor.rowcount == 1
+
+
+_FINISH_SQL: dict[tuple[str, ...], str] = {}
 
 
 def _needs_follow_up(execution: TaskExecution) -> bool:

@@ -7,8 +7,6 @@ import os
 import socket
 from typing import Any
 
-from django.db.models import Q
-
 from extensions_core.models import TaskExecution
 from extensions_core.registry import registry
 from extensions_core.runner import Outcome, RunLimits, run_in_process
@@ -58,11 +56,11 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             ),
         )
         return execution
-    definition = execution.definition
+    function_name = execution.function_name
     try:
-        if definition is None:
+        if function_name is None:
             raise LookupError(f'task "{execution.task_name}" is no longer defined')
-        function = loaded.instance.get_task_function(definition.function)
+        function = loaded.instance.get_task_function(function_name)
     except (LookupError, ImportError) as error:
         execution_finish(
             execution=execution,
@@ -72,9 +70,9 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
     limits = _limits(execution, loaded.manifest.resources)
     control = _Control(str(execution.id))
     if execution.is_isolated:
-        outcome = run_isolated(_request(execution, definition.function), limits, control, execute_in_sandbox)
+        outcome = run_isolated(_request(execution, function_name), limits, control, execute_in_sandbox)
     else:
-        make_context = _context_factory(_request(execution, definition.function))
+        make_context = _context_factory(_request(execution, function_name))
         outcome = run_in_process(
             function,
             make_context,
@@ -83,7 +81,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             control,
             on_hard_stop=lambda stop: execution_finish(execution=execution, outcome=stop),
         )
-    execution_finish(execution=execution, outcome=outcome, only_if=Q(worker=execution.worker))
+    execution_finish(execution=execution, outcome=outcome)
     return execution
 
 
