@@ -187,12 +187,12 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def wait_for(check, limit: float) -> float:
+def wait_for(check, limit: float, every: float = 0.01) -> float:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if check():
             return time.monotonic()
-        time.sleep(0.01)
+        time.sleep(every)
     raise SystemExit(f"gave up after {limit} s")
 
 
@@ -268,7 +268,7 @@ def raw_drain(n: int, offset: int) -> float:
     try:
         with connection.cursor() as cursor:
             query = "SELECT count(*), min(started), max(done) FROM bench_raw WHERE n >= %s AND n < %s"
-            wait_for(lambda: cursor.execute(query, [offset, offset + n]) or cursor.fetchone()[0] >= n, 300)
+            wait_for(lambda: cursor.execute(query, [offset, offset + n]) or cursor.fetchone()[0] >= n, 300, every=0.2)
             cursor.execute(query, [offset, offset + n])
             _, first, last = cursor.fetchone()
     finally:
@@ -288,9 +288,10 @@ def karen_drain(n: int, task: str) -> float:
         lambda index: execution_start(definition=definition, trigger_type="manual", parameters={"n": index}).pk, n
     )
     rows = TaskExecution.objects.filter(pk__in=ids)
+    waiting = TaskExecution.objects.filter(task_name=task, status__in=["pending", "running"])
     worker = start_worker("karen")
     try:
-        wait_for(lambda: rows.filter(status="completed").count() >= n, 600)
+        wait_for(lambda: not waiting.exists(), 600, every=0.2)
     finally:
         stop(worker)
     span = rows.aggregate(first=Min("started_at"), last=Max("finished_at"))

@@ -149,6 +149,7 @@ def run_in_process(
     root = logging.getLogger()
     root.addHandler(handler)
     previous_level = root.level
+    # setLevel clears every logger's cache: only when the level has to change.
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
     use_alarm = bool(limits.timeout_seconds) and threading.current_thread() is threading.main_thread()
@@ -192,7 +193,8 @@ def run_in_process(
         if use_alarm and previous_alarm is not None:
             signal.signal(signal.SIGALRM, previous_alarm)
         root.removeHandler(handler)
-        root.setLevel(previous_level)
+        if root.level != previous_level:
+            root.setLevel(previous_level)
     outcome.cpu_seconds = round(time.thread_time() - cpu_before, 6)
     outcome.peak_memory_bytes = _rss_bytes(os.getpid())
     outcome.log = buffer.snapshot()
