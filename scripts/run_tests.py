@@ -178,7 +178,9 @@ def main() -> int:
             env["KAREN_VAR_DIR"] = str(ROOT / "var" / "test-embedded")
         else:
             env.update(
-                DATABASE_URL=database_url(), REDIS_URL=redis_url(), KAREN_VAR_DIR=str(ROOT / "var" / "test-production")
+                DATABASE_URL=ensure_database(database_url()),
+                REDIS_URL=redis_url(),
+                KAREN_VAR_DIR=str(ROOT / "var" / "test-production"),
             )
         results[stack] = run_pytest(stack, env, arguments)
     for stack, code in results.items():

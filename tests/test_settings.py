@@ -40,9 +40,9 @@ print(json.dumps({
 def settings_in_subprocess(tmp_path, **env: str) -> dict:
     clean = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     clean.update(DJANGO_SETTINGS_MODULE="karen.settings", KAREN_VAR_DIR=str(tmp_path / "var"), **env)
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True)
+    if result.returncode:
+        raise subprocess.CalledProcessError(result.returncode, "print settings", result.stdout, result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

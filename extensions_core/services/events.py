@@ -35,10 +35,31 @@ def event_type_check(event_type: Any, *, field: str = "event_type") -> str:
     return event_type
 
 
+def json_storable_check(value: Any, *, field: str) -> Any:
+    """Return *value* if every database can store it as JSON; PostgreSQL refuses the NUL character in text."""
+    if _has_nul(value):
+        message = "must not contain the NUL character (\\u0000)"
+        raise TaskInputError(
+            f"{field} {message}", code="invalid_input", problems=(ManifestProblem(field, "invalid_input", message),)
+        )
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def filter_conditions_check(conditions: Any, *, field: str = "filter_conditions") -> dict[str, Any]:
     """Return *conditions* if they are a valid filter; else TaskInputError listing each problem."""
     if conditions is None:
         return {}
+    json_storable_check(conditions, field=field)
     problems = tuple(
         ManifestProblem(where, "invalid_filter", message) for where, message in filter_problems(conditions, path=field)
     )
@@ -71,6 +92,7 @@ def event_emit(
             code="invalid_event_data",
             problems=(ManifestProblem("event_data", "invalid_event_data", "must be an object"),),
         )
+    json_storable_check(event_data, field="event_data")
     depth = _depth_of(caused_by_id)
     event = Event.objects.create(
         id=uuid.uuid4(),

@@ -64,6 +64,9 @@ def task_parameters_check(definition: TaskDefinition, parameters: Any) -> dict[s
             code="invalid_parameters",
             problems=(ManifestProblem("parameters", "invalid_parameters", "must be an object"),),
         )
+    from extensions_core.services.events import json_storable_check
+
+    json_storable_check(parameters, field="parameters")
     if definition.parameters_schema:
         validator = Draft202012Validator(definition.parameters_schema)
         problems = tuple(

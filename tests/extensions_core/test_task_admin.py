@@ -49,8 +49,8 @@ def test_an_execution_page_shows_result_log_and_cancels(operator):
 
     page = operator.get(f"/admin/extensions_core/taskexecution/{done.pk}/change/").content.decode()
     pending_page = operator.get(f"/admin/extensions_core/taskexecution/{pending.pk}/change/").content.decode()
-    operator.post(f"/admin/extensions_core/taskexecution/{pending.pk}/change/", {"_cancel_execution": "1"})
     listing = operator.get("/admin/extensions_core/taskexecution/?status__exact=failed").content.decode()
+    operator.post(f"/admin/extensions_core/taskexecution/{pending.pk}/change/", {"_cancel_execution": "1"})
     pending.refresh_from_db()
 
     assert "ValueError: x" in page and "hello log" in page and "Traceback ..." in page
