@@ -187,3 +187,13 @@ def test_lists_show_only_the_executions_of_visible_tasks(platform):
     assert outsider.get(f"{TASKS}/executions").json()["results"] == []
     assert len(insider.get(f"{TASKS}/executions").json()["results"]) == 1
     assert outsider.get(f"{TASKS}/stats").json()["total"] == 0
+
+
+def test_json_with_a_nul_character_is_refused_naming_the_field(admin):
+    emitted = admin.post(f"{TASKS}/events/emit", {"event_type": "a.b", "event_data": {"x": ["a\x00b"]}}, format="json")
+    executed = admin.post(
+        f"{TASKS}/background-task-extension/manual_task/execute", {"parameters": {"message": "\x00"}}, format="json"
+    )
+
+    assert emitted.status_code == 400 and emitted.json()["problems"][0]["field"] == "event_data"
+    assert executed.status_code == 400 and executed.json()["problems"][0]["field"] == "parameters"

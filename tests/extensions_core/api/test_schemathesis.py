@@ -3,9 +3,11 @@ and an unprivileged user, no operation answers 5xx and every response conforms t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from knox.models import AuthToken
 
 from tests.extensions_core.api.conftest import make_user, token_client
@@ -29,6 +31,9 @@ def test_every_operation_conforms_and_never_answers_5xx(platform, live_server, r
         @given(case=operation.as_strategy())
         @SETTINGS
         def exercise(case):
+            # PostgreSQL cannot store the NUL character in JSON, so bodies holding one are answered 400 naming
+            # the field (test_background_tasks.py), which the schema cannot express; such bodies are skipped.
+            assume("\\u0000" not in json.dumps(case.body, default=str))
             # A fresh token per call: the revoke operation is exercised too.
             _, token = AuthToken.objects.create(user, expiry=None)
             case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"})
