@@ -295,6 +295,11 @@ def karen_drain(n: int, task: str) -> float:
     finally:
         stop(worker)
     span = rows.aggregate(first=Min("started_at"), last=Max("finished_at"))
+    resent = rows.filter(dispatch_count__gt=1).count()
+    print(
+        f"  {task}: drained {n} in {(span['last'] - span['first']).total_seconds():.1f} s; "
+        f"resent by the reaper: {resent}"
+    )
     return n / (span["last"] - span["first"]).total_seconds()
 
 
