@@ -29,12 +29,10 @@ logger = logging.getLogger(__name__)
 HARD_TIMEOUT_GRACE_SECONDS = 3.0
 CANCEL_GRACE_SECONDS = 3.0
 CANCEL_POLL_SECONDS = 0.5
-MONITOR_TICK_SECONDS = 0.05
 # A task whose CPU use stays within this many seconds of its allowed share is not paused.
 CPU_ALLOWANCE_SECONDS = 0.2
 MAX_LOG_LINES = 2000
 MAX_LOG_LINE_CHARS = 4000
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +94,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _json_result(value: Any) -> Any:
+def json_result(value: Any) -> Any:
     """Return *value* as it will be stored; raise TypeError/ValueError when it is not JSON."""
     return json.loads(json.dumps(value, allow_nan=False))
 
 
-def _failure_from_exception(error: BaseException) -> tuple[str, str]:
+def failure_from_exception(error: BaseException) -> tuple[str, str]:
     if isinstance(error, TaskTimeoutError):
         return "timeout", str(error) or "the task ran past its timeout"
     if isinstance(error, MemoryError):
@@ -109,7 +107,7 @@ def _failure_from_exception(error: BaseException) -> tuple[str, str]:
     return "exception", f"{type(error).__name__}: {error}"
 
 
-def _rss_bytes(pid: int) -> int | None:
+def rss_bytes(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/statm") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -117,7 +115,7 @@ def _rss_bytes(pid: int) -> int | None:
         return None
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds_of(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
@@ -169,7 +167,7 @@ def run_in_process(
             if use_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             try:
-                value = _json_result(value)
+                value = json_result(value)
             except (TypeError, ValueError) as error:
                 outcome = Outcome(
                     status="failed", failure_reason="invalid_result", error=f"result is not JSON: {error}"
@@ -184,7 +182,7 @@ def run_in_process(
             ):
                 outcome = Outcome(status="cancelled", error=str(error) or "cancelled")
             else:
-                reason, message = _failure_from_exception(error)
+                reason, message = failure_from_exception(error)
                 outcome = Outcome(
                     status="failed", failure_reason=reason, error=message, traceback=traceback.format_exc()
                 )
@@ -196,7 +194,7 @@ def run_in_process(
         if root.level != previous_level:
             root.setLevel(previous_level)
     outcome.cpu_seconds = round(time.thread_time() - cpu_before, 6)
-    outcome.peak_memory_bytes = _rss_bytes(os.getpid())
+    outcome.peak_memory_bytes = rss_bytes(os.getpid())
     outcome.log = buffer.snapshot()
     return outcome
 

@@ -44,10 +44,10 @@ from extensions_core.runner import (
     Outcome,
     RunControl,
     RunLimits,
-    _cpu_seconds,
-    _failure_from_exception,
-    _json_result,
-    _rss_bytes,
+    cpu_seconds_of,
+    failure_from_exception,
+    json_result,
+    rss_bytes,
 )
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
@@ -104,6 +104,10 @@ class Sandbox:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the (reaped) child and its pipes; the next run starts a new sandbox."""
         for fd in (self.to_child, self.from_child):
             try:
                 os.close(fd)
@@ -124,8 +128,8 @@ class Sandbox:
             self.start()
             os.write(self.to_child, message)
         outcome = _Watch(self, limits, control).until_done()
-        if outcome.failure_reason in RETIRE_AFTER or outcome.status == "cancelled" and outcome.error.endswith("killed"):
-            self.stop()
+        if outcome.failure_reason in RETIRE_AFTER:
+            self.stop()  # a killed sandbox is already reaped; this retires one that survived a bad run
         return outcome
 
 
@@ -194,7 +198,7 @@ def _child_run(
         value = execute(request, cancelled.is_set)
         signal.setitimer(signal.ITIMER_REAL, 0)
         try:
-            reply = {"kind": "result", "result": _json_result(value), "cancelled": cancelled.is_set()}
+            reply = {"kind": "result", "result": json_result(value), "cancelled": cancelled.is_set()}
         except (TypeError, ValueError) as error:
             reply = {"kind": "failed", "reason": "invalid_result", "error": f"result is not JSON: {error}"}
     except BaseException as error:
@@ -202,7 +206,7 @@ def _child_run(
         if isinstance(error, TaskCancelledError) or (cancelled.is_set() and not isinstance(error, TaskTimeoutError)):
             reply = {"kind": "cancelled", "error": str(error) or "cancelled"}
         else:
-            reason, message = _failure_from_exception(error)
+            reason, message = failure_from_exception(error)
             reply = {"kind": "failed", "reason": reason, "error": message, "traceback": traceback.format_exc()}
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -354,8 +358,8 @@ class _Watch:
         self.cancel_deadline: float | None = None
         self.paused = False
         self.peak_rss = 0
-        self.baseline_rss = _rss_bytes(self.pid) or 0
-        self.baseline_cpu = _cpu_seconds(self.pid) or 0.0
+        self.baseline_rss = rss_bytes(self.pid) or 0
+        self.baseline_cpu = cpu_seconds_of(self.pid) or 0.0
         self.eof = False
 
     def until_done(self) -> Outcome:
@@ -369,17 +373,12 @@ class _Watch:
         while True:
             self._read(MONITOR_TICK_SECONDS)
             if self.final is not None:
-                return self._outcome(None)
-            waited, status, usage = os.wait4(self.pid, os.WNOHANG) if self.eof or self.killed_for else (0, 0, None)
+                return self._outcome()
+            waited, status = os.waitpid(self.pid, os.WNOHANG) if self.eof or self.killed_for else (0, 0)
             if waited:
                 self._read(0)
-                self.sandbox.pid = 0  # reaped: the next run starts a new sandbox
-                for fd in (self.sandbox.to_child, self.sandbox.from_child):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-                return self._outcome((status, usage))
+                self.sandbox.forget()
+                return self._outcome(status)
             now = time.monotonic()
             self._sample_memory()
             if self.limits.max_cpu_percent:
@@ -429,7 +428,7 @@ class _Watch:
             self.final = message
 
     def _sample_memory(self) -> None:
-        rss = _rss_bytes(self.pid)
+        rss = rss_bytes(self.pid)
         if rss is None:
             return
         self.peak_rss = max(self.peak_rss, rss)
@@ -440,7 +439,7 @@ class _Watch:
             )
 
     def _throttle(self, elapsed: float) -> None:
-        used = _cpu_seconds(self.pid)
+        used = cpu_seconds_of(self.pid)
         if used is None:
             return
         used -= self.baseline_cpu
@@ -462,19 +461,14 @@ class _Watch:
         self.killed_for = (reason, message)
         self._signal(signal.SIGKILL)
 
-    def _outcome(self, ended: tuple[int, resource.struct_rusage] | None) -> Outcome:
+    def _outcome(self, exit_status: int = 0) -> Outcome:
         if self.paused:
             self._signal(signal.SIGCONT)
-        outcome = self._ending(ended[0] if ended else 0)
+        outcome = self._ending(exit_status)
+        # The child measures its own run; a killed or crashed one reports nothing but what was sampled.
         final = self.final or {}
-        if final.get("cpu_seconds") is not None:
-            outcome.cpu_seconds = final["cpu_seconds"]
-            outcome.peak_memory_bytes = final.get("peak_memory_bytes") or self.peak_rss or None
-        else:
-            outcome.cpu_seconds = (
-                round((_cpu_seconds(self.pid) or self.baseline_cpu) - self.baseline_cpu, 6) if not ended else None
-            )
-            outcome.peak_memory_bytes = self.peak_rss or None
+        outcome.cpu_seconds = final.get("cpu_seconds")
+        outcome.peak_memory_bytes = final.get("peak_memory_bytes") or self.peak_rss or None
         outcome.log = self.log.snapshot()
         return outcome
 

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from contextlib import nullcontext
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -313,6 +313,20 @@ def execution_is_cancel_requested(*, execution_id: str) -> bool:
     return TaskExecution.objects.filter(pk=execution_id, cancel_requested_at__isnull=False).exists()
 
 
+def execution_end_pending(*, execution: TaskExecution, status: str, **values: Any) -> bool:
+    """End a pending execution as *status* (with *values*), then settle what follows; False if it was not pending.
+
+    The caller holds the transaction.
+    """
+    if not TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
+        status=status, finished_at=timezone.now(), **values
+    ):
+        return False
+    execution.refresh_from_db()
+    execution_follow_up(execution)
+    return True
+
+
 @transaction.atomic
 def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution:
     """Cancel a pending execution now, or ask a running one to stop (it stops within seconds).
@@ -321,11 +335,7 @@ def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution
     """
     now = timezone.now()
     reason = f"cancelled by {by}" if by else "cancelled"
-    if TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
-        status=Status.CANCELLED, cancel_requested_at=now, finished_at=now, error=reason
-    ):
-        execution.refresh_from_db()
-        execution_follow_up(execution)
+    if execution_end_pending(execution=execution, status=Status.CANCELLED, cancel_requested_at=now, error=reason):
         return execution
     if TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING, cancel_requested_at__isnull=True).update(
         cancel_requested_at=now
@@ -459,19 +469,16 @@ def _settle_parent(parent_id: uuid.UUID) -> None:
     failed = [child for child in latest.values() if child.status in (Status.FAILED, Status.CANCELLED)]
     if failed:
         child = failed[0]
-        now = timezone.now()
         message = f'dependency "{child.task_name}" {child.status}' + (
             f" ({child.failure_reason}): {child.error}" if child.failure_reason else ""
         )
-        if TaskExecution.objects.filter(pk=parent_id, status=Status.PENDING).update(
+        execution_end_pending(
+            execution=parent,
             status=Status.FAILED,
             failure_reason=Reason.DEPENDENCY_FAILED,
             error=message[:20000],
-            finished_at=now,
             is_waiting_for_dependencies=False,
-        ):
-            parent.refresh_from_db()
-            execution_follow_up(parent)
+        )
         return
     if all(child.status == Status.COMPLETED for child in latest.values()):
         parent.is_waiting_for_dependencies = False
@@ -487,24 +494,3 @@ def _cancel_waiting_dependencies(execution: TaskExecution) -> None:
             execution_cancel(execution=child, by=f"execution {execution.id} (cancelled)")
         except TaskStateError:
             continue
-
-
-def execution_fail_unclaimable(*, execution_id: str, reason: str, message: str) -> None:
-    """Fail a pending execution that cannot run here (its extension or task is gone)."""
-    execution = TaskExecution.objects.filter(pk=execution_id).first()
-    if execution is None:
-        return
-    now = timezone.now()
-    with transaction.atomic():
-        if TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
-            status=Status.FAILED, failure_reason=reason, error=message, finished_at=now, started_at=now
-        ):
-            execution.refresh_from_db()
-            execution_follow_up(execution)
-
-
-def executions_active_count(*, since: datetime | None = None) -> int:
-    rows = TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES)
-    if since is not None:
-        rows = rows.filter(queued_at__gte=since)
-    return rows.count()

@@ -10,12 +10,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from extensions_core.models import TaskExecution
 from extensions_core.runner import Outcome
-from extensions_core.services.executions import execution_dispatch, execution_finish
+from extensions_core.services.executions import execution_dispatch, execution_end_pending, execution_finish
 from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
 
 logger = logging.getLogger(__name__)
@@ -94,19 +95,11 @@ def _reap_pending(now) -> tuple[int, int]:
 
 
 def _give_up(execution: TaskExecution, now) -> bool:
-    from django.db import transaction
-
-    from extensions_core.services.executions import execution_follow_up
-
     with transaction.atomic():
-        done = TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
+        return execution_end_pending(
+            execution=execution,
             status=Status.FAILED,
             failure_reason=TaskExecution.FailureReason.MESSAGE_LOST,
             error=f"no worker picked it up after {execution.dispatch_count} sends over "
             f"{(now - execution.queued_at).total_seconds() / 60:.0f} minutes; are any workers running?",
-            finished_at=now,
         )
-        if done:
-            execution.refresh_from_db()
-            execution_follow_up(execution)
-    return bool(done)

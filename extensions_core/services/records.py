@@ -37,8 +37,8 @@ def extension_save(extension: Extension, **changes) -> Extension:
         extension.save(update_fields=[*changes, "updated_at"])
         registry_generation_bump()
         if "status" in changes:
-            # Beat rows run only while the extension is active.
-            schedules_sync(extension=extension)
+            if (previous_status == Status.ACTIVE) != (extension.status == Status.ACTIVE):
+                schedules_sync(extension=extension)  # beat rows run only while the extension is active
             _announce(extension, previous_status)
     return extension
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 
@@ -12,43 +10,17 @@ from django.core.cache import cache
 
 from extensions_core.services import extension_discover, extension_unload
 from extensions_core.tasks import registry_report_task
-from tests.conftest import ROOT, install_fixture
-from tests.processes import process_environment
+from tests.conftest import install_fixture
+from tests.processes import start_worker, stop_process
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
 def worker(extensions_root):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "karen",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "-n",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=process_environment(),
-    )
+    process = start_worker(concurrency=1)
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
 
 
 def report_from_worker(timeout: float = 60) -> dict:
