@@ -14,11 +14,13 @@ import time
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from extensions_core.database import CONNECTION_ERRORS, connection_close, connection_refresh
 from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Extension, TaskDefinition
 from extensions_core.workers import Heartbeat
 
 logger = logging.getLogger(__name__)
+MAX_OUTAGE_WAIT_SECONDS = 5.0
 
 
 class PlatformScheduler(DatabaseScheduler):
@@ -28,17 +30,27 @@ class PlatformScheduler(DatabaseScheduler):
         super().setup_schedule()
         self._heartbeat = Heartbeat("beat")
         self._last_beat = 0.0
+        self._outage_wait = 0.0
 
     def tick(self, *args, **kwargs):
         from extensions_core.services.heartbeats import HEARTBEAT_SECONDS
 
-        now = time.monotonic()
-        if now - self._last_beat >= HEARTBEAT_SECONDS:
-            self._last_beat = now
-            self._heartbeat.beat()
-            self._heartbeat.reap()
-        # Wake at least once per heartbeat period, whatever the next due task.
-        return min(super().tick(*args, **kwargs), HEARTBEAT_SECONDS)
+        try:
+            now = time.monotonic()
+            if now - self._last_beat >= HEARTBEAT_SECONDS:
+                self._last_beat = now
+                self._heartbeat.beat_and_reap()
+            connection_refresh()
+            # Wake at least once per heartbeat period, whatever the next due task.
+            wait = min(super().tick(*args, **kwargs), HEARTBEAT_SECONDS)
+        except CONNECTION_ERRORS as error:
+            # Beat never exits for a database outage: it says so, waits, and tries again on a new connection.
+            self._outage_wait = min(max(self._outage_wait * 2, 0.5), MAX_OUTAGE_WAIT_SECONDS)
+            logger.warning("Beat cannot reach the database (%s); trying again in %g s", error, self._outage_wait)
+            connection_close()
+            return self._outage_wait
+        self._outage_wait = 0.0
+        return wait
 
     def close(self) -> None:
         self._heartbeat.stop()

@@ -14,18 +14,25 @@ from typing import Any
 from celery import Task, shared_task
 from django.core.cache import cache
 
+from extensions_core.database import connection_refresh, retrying
 from extensions_core.registry import registry
 from extensions_core.services import registry_sync
 from extensions_core.services.executions import execution_start_scheduled
 from extensions_core.services.reaping import executions_reap
 from extensions_core.services.running import execution_run
 
+# How long a task waits for an unreachable database before it gives up (its run is then resent by the reaper).
+DATABASE_WAIT_SECONDS = 60
+
 
 class ExtensionAwareTask(Task):
     """Base of all platform tasks: sync the registry, then run."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        registry_sync()
+        # Celery's Django fixup keeps the connection for many tasks and never checks it: a database
+        # restart would fail every later task of this process. Check it (cheaply) before each task.
+        connection_refresh()
+        retrying(registry_sync, what="Registry sync before a task", for_seconds=DATABASE_WAIT_SECONDS)
         return super().__call__(*args, **kwargs)
 
 

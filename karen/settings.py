@@ -116,6 +116,11 @@ if REDIS_URL:
             "BACKEND": "karen.redis_cache.PooledRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("KAREN_CACHE_PREFIX", "karen"),
+            # A request must not hang on an unreachable Redis: the rate limits then count per process.
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("KAREN_REDIS_CONNECT_TIMEOUT_SECONDS", 1.0),
+                "socket_timeout": env_float("KAREN_REDIS_TIMEOUT_SECONDS", 1.0),
+            },
         }
     }
 else:
@@ -154,6 +159,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # 176 vs 937 row-writing tasks/s on PostgreSQL here, DESIGN.md §9); it is still recycled every 2×N tasks.
 CELERY_DB_REUSE_MAX = int(env_float("KAREN_CELERY_DB_REUSE_MAX", 1000))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker reconnects to the broker for as long as it is down (Celery gives up after 100 tries by default),
+# trying every 0.5-2 s rather than Celery's up to 30 s, so it is consuming again soon after the broker returns.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CONSUMER = "extensions_core.workers:PlatformConsumer"
 
 # --- Auth, API ----------------------------------------------------------------
 

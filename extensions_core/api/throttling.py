@@ -4,19 +4,81 @@ A fixed-window counter per client and scope: one atomic add-or-increment per
 request, however high the rate (DRF's stock throttles rewrite the list of every
 request of the window on each request, and lose counts under concurrency). A
 client may send up to twice the rate across a window boundary.
+
+When the cache cannot be reached the limits still hold, counted by each
+process alone (so N web processes allow up to N times the rate) until the
+cache answers again; no request fails or waits for it.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from functools import wraps
 
 from django.core.cache import cache
 from django.http import HttpResponse
+from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+logger = logging.getLogger(__name__)
+
 DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Errors of an unreachable cache: Redis in production, the file cache of the embedded default.
+CACHE_ERRORS = (RedisError, OSError)
+# After the cache failed, counts stay in this process for this long before the cache is tried again.
+CACHE_RETRY_SECONDS = 2.0
+
+
+class WindowCounters:
+    """Counters of fixed windows: shared in the cache, or kept by this process while the cache is unreachable."""
+
+    def __init__(self) -> None:
+        self.local: dict[str, tuple[int, float]] = {}
+        self.lock = threading.Lock()
+        self.cache_down_until = 0.0
+
+    def increment(self, key: str, ttl: float) -> int:
+        """Add one to the counter *key* (created with *ttl* seconds to live); return its new value."""
+        now = time.monotonic()
+        if now >= self.cache_down_until:
+            try:
+                value = self._shared(key, ttl)
+            except CACHE_ERRORS as error:
+                if not self.cache_down_until:
+                    logger.warning(
+                        "The cache is unreachable (%s: %s); rate limits are counted per process until it answers",
+                        type(error).__name__,
+                        error,
+                    )
+                self.cache_down_until = now + CACHE_RETRY_SECONDS
+            else:
+                if self.cache_down_until:
+                    logger.warning("The cache answers again; rate limits are shared again")
+                    self.cache_down_until = 0.0
+                return value
+        return self._local(key, ttl, now)
+
+    def _shared(self, key: str, ttl: float) -> int:
+        try:
+            return cache.incr(key)  # the common case: the window's counter exists
+        except ValueError:
+            return 1 if cache.add(key, 1, ttl) else cache.incr(key)
+
+    def _local(self, key: str, ttl: float, now: float) -> int:
+        with self.lock:
+            if len(self.local) > 10_000:
+                self.local = {name: entry for name, entry in self.local.items() if entry[1] > now}
+            count, expires = self.local.get(key, (0, 0.0))
+            if expires <= now:
+                count, expires = 0, now + ttl
+            self.local[key] = (count + 1, expires)
+            return count + 1
+
+
+counters = WindowCounters()
 
 
 class CounterRateThrottle(BaseThrottle):
@@ -41,10 +103,7 @@ class CounterRateThrottle(BaseThrottle):
         limit, duration = int(count), DURATIONS[period[0]]
         now = time.time()
         key = f"throttle:{self.scope}:{client}:{int(now // duration)}"
-        try:
-            seen = cache.incr(key)  # the common case: the window's counter exists
-        except ValueError:
-            seen = 1 if cache.add(key, 1, duration + 1) else cache.incr(key)
+        seen = counters.increment(key, duration + 1)
         self.retry_after = duration - (now % duration)
         return seen <= limit
 

@@ -11,15 +11,16 @@ import json
 import logging
 import uuid
 from contextlib import nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from extensions_core.broker import BrokerUnavailableError, broker_publish
+from extensions_core.database import retrying
 from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStateError
 from extensions_core.manifest.schema import json_path
 from extensions_core.models import Extension, TaskDefinition, TaskExecution
@@ -32,8 +33,6 @@ Status = TaskExecution.Status
 Reason = TaskExecution.FailureReason
 # Failures a retry cannot fix.
 NOT_RETRIED = {Reason.DEPENDENCY_FAILED, Reason.EXTENSION_UNAVAILABLE}
-# Publishing gives up quickly when the broker is down: the row stays pending and the reaper sends it later.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 
 
 def task_definition_check_runnable(definition: TaskDefinition) -> None:
@@ -209,41 +208,36 @@ def _dispatch_on_commit(execution: TaskExecution, countdown: float | None = None
 def execution_dispatch(*, execution_id: str, countdown: float | None = None) -> bool:
     """Publish the message that runs *execution_id*; on a broker failure keep the row pending for the reaper."""
     try:
-        current_app.send_task(
-            RUN_TASK_NAME,
-            args=[execution_id],
-            task_id=execution_id,
-            countdown=countdown,
-            retry=True,
-            retry_policy=PUBLISH_RETRY_POLICY,
-        )
-    except Exception as error:  # noqa: BLE001 - any broker failure: the reaper sends it again
+        broker_publish(RUN_TASK_NAME, args=[execution_id], task_id=execution_id, countdown=countdown)
+    except BrokerUnavailableError as error:
         logger.warning(
             "Could not queue execution %s: %s; it stays pending and is sent again later", execution_id, error
         )
         TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
-            dispatched_at=None, dispatch_error=f"{type(error).__name__}: {error}"[:2000]
+            dispatched_at=None, dispatch_error=str(error)[:2000]
         )
         return False
     return True
 
 
-def execution_claim(*, execution_id: str, worker: str) -> TaskExecution | None:
+def execution_claim(*, execution_id: str, worker: str, now: datetime | None = None) -> TaskExecution | None:
     """Mark a pending execution running on *worker*; None if it is not pending (a duplicate or cancelled message).
 
     One UPDATE ... RETURNING in hand-written SQL: this runs for every execution,
     and building it through the ORM cost more than the database round trip.
     The returned execution carries `function_name`, the definition's function.
+    Repeating a claim with the same *worker* and *now* returns the execution
+    again, so a claim whose reply was lost with its connection can be retried.
     """
     pk = TaskExecution._meta.pk
     try:
         key = pk.get_db_prep_value(uuid.UUID(str(execution_id)), connection)
     except ValueError:
         return None
-    now = timezone.now()
+    now = now or timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [stamp, stamp, worker, key])
+        cursor.execute(_CLAIM_SQL, [stamp, stamp, worker, key, worker, stamp])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -280,7 +274,8 @@ _CLAIM_COLUMNS = (
 _TABLE = TaskExecution._meta.db_table
 _CLAIM_SQL = (
     f"UPDATE {_TABLE} SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, dispatch_error = '' "
-    "WHERE id = %s AND status = 'pending' AND NOT is_waiting_for_dependencies AND cancel_requested_at IS NULL "
+    "WHERE id = %s AND ((status = 'pending' AND NOT is_waiting_for_dependencies AND cancel_requested_at IS NULL) "
+    "OR (status = 'running' AND worker = %s AND started_at = %s)) "
     f"RETURNING {', '.join(_CLAIM_COLUMNS)}"
 )
 _functions: dict[int, tuple[str, int | None]] = {}
@@ -350,13 +345,21 @@ def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution
     )
 
 
-def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q | None = None) -> bool:
+def execution_finish(
+    *,
+    execution: TaskExecution,
+    outcome: Outcome,
+    only_if: Q | None = None,
+    wait_for_database_seconds: float = 0,
+) -> bool:
     """Record how a running execution ended, then retry, settle its dependent and emit task events.
 
     Return False (and change nothing) when it is no longer running: someone
     else (a cancel of a pending run, the reaper) recorded its end first. The
     common case (a success nobody waits for) is one UPDATE; the others run in
-    one transaction with their follow-ups.
+    one transaction with their follow-ups. While the database is unreachable
+    it keeps trying for *wait_for_database_seconds*; a first attempt that
+    committed before its connection dropped is recognised, never repeated.
     """
     now = timezone.now()
     started = execution.started_at or now
@@ -375,13 +378,26 @@ def execution_finish(*, execution: TaskExecution, outcome: Outcome, only_if: Q |
         values["log"] = outcome.log
     for key, value in values.items():
         setattr(execution, key, value)
-    needs_follow_up = _needs_follow_up(execution)
-    with transaction.atomic() if needs_follow_up else nullcontext():
-        if not _finish_running(execution.pk, values, only_if):
-            return False
-        if needs_follow_up:
-            execution_follow_up(execution)
-    return True
+
+    def finish() -> bool:
+        needs_follow_up = _needs_follow_up(execution)
+        with transaction.atomic() if needs_follow_up else nullcontext():
+            if not _finish_running(execution.pk, values, only_if):
+                return False
+            if needs_follow_up:
+                execution_follow_up(execution)
+        return True
+
+    def landed() -> bool | None:
+        # finished_at is this attempt's own stamp: only this call can have written it.
+        return TaskExecution.objects.filter(pk=execution.pk, status=outcome.status, finished_at=now).exists() or None
+
+    return retrying(
+        finish,
+        what=f"Recording the end of execution {execution.pk}",
+        for_seconds=wait_for_database_seconds,
+        landed=landed,
+    )
 
 
 def _finish_running(execution_id, values: dict[str, Any], only_if: Q | None) -> bool:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from extensions_core.broker import broker_lost_messages
 from extensions_core.models import TaskExecution
 from extensions_core.runner import Outcome
 from extensions_core.services.executions import execution_dispatch, execution_end_pending, execution_finish
@@ -40,10 +41,17 @@ class ReapReport:
     message_lost: int = 0
 
 
-def executions_reap() -> ReapReport:
-    """Fail runs whose worker stopped beating, resend lost messages, give up on ones that never arrive."""
+def executions_reap(*, reachable_since: datetime | None = None) -> ReapReport:
+    """Fail runs whose worker stopped beating, resend lost messages, give up on ones that never arrive.
+
+    A reaper that has reached the database only since *reachable_since* (it
+    was cut off before) fails no silent run until it has itself seen the
+    database for a whole silence window: the run's worker may have been cut
+    off just the same, and needs as long to beat again.
+    """
     now = timezone.now()
-    lost = _reap_stale_running(now)
+    can_judge_silence = reachable_since is None or reachable_since <= now - EXECUTION_STALE_AFTER
+    lost = _reap_stale_running(now) if can_judge_silence else 0
     redispatched, given_up = _reap_pending(now)
     if lost or redispatched or given_up:
         logger.warning("Reaper: %d lost to dead workers, %d resent, %d given up", lost, redispatched, given_up)
@@ -72,26 +80,47 @@ def _reap_stale_running(now) -> int:
 
 
 def _reap_pending(now) -> tuple[int, int]:
-    resent = given_up = 0
     waiting = Q(is_waiting_for_dependencies=True)
     due = Q(not_before__isnull=True) | Q(not_before__lt=now - REDISPATCH_AFTER)
+    pending = TaskExecution.objects.filter(status=Status.PENDING).exclude(waiting)
+    if broker_lost_messages():
+        # Every message sent before now is gone with the broker's data: send them all again at once.
+        logger.warning(
+            "The broker lost its queued messages (restarted without persistence?); sending pending runs again"
+        )
+        return _redispatch(
+            pending.filter(dispatched_at__isnull=False, dispatched_at__lte=now), now, every_batch=True
+        ), 0
     unsent = Q(dispatched_at__isnull=True, queued_at__lt=now - UNSENT_RETRY_AFTER)
     overdue = Q()
     for count in range(1, MAX_DISPATCHES + 1):
         overdue |= Q(dispatch_count=count, dispatched_at__lt=now - REDISPATCH_AFTER * 2 ** min(count - 1, 5))
     overdue |= Q(dispatch_count__gt=MAX_DISPATCHES, dispatched_at__lt=now - REDISPATCH_AFTER * 32)
-    rows = TaskExecution.objects.filter(status=Status.PENDING).exclude(waiting).filter(due).filter(unsent | overdue)
-    for execution in rows.order_by("queued_at")[:BATCH]:
-        if execution.dispatch_count >= MAX_DISPATCHES and execution.queued_at < now - GIVE_UP_AFTER:
-            if _give_up(execution, now):
-                given_up += 1
-            continue
-        updated = TaskExecution.objects.filter(
-            pk=execution.pk, status=Status.PENDING, dispatch_count=execution.dispatch_count
-        ).update(dispatched_at=now, dispatch_count=execution.dispatch_count + 1)
-        if updated and execution_dispatch(execution_id=str(execution.pk)):
+    candidates = pending.filter(due).filter(unsent | overdue)
+    given_up = 0
+    for execution in candidates.filter(dispatch_count__gte=MAX_DISPATCHES, queued_at__lt=now - GIVE_UP_AFTER)[:BATCH]:
+        if _give_up(execution, now):
+            given_up += 1
+    resendable = candidates.exclude(dispatch_count__gte=MAX_DISPATCHES, queued_at__lt=now - GIVE_UP_AFTER)
+    return _redispatch(resendable, now), given_up
+
+
+def _redispatch(rows, now, *, every_batch: bool = False) -> int:
+    """Send *rows* again, oldest first; stop at the first send the broker refuses (it is down: no use going on)."""
+    resent = 0
+    while True:
+        batch = list(rows.order_by("queued_at")[:BATCH])
+        for execution in batch:
+            updated = TaskExecution.objects.filter(
+                pk=execution.pk, status=Status.PENDING, dispatch_count=execution.dispatch_count
+            ).update(dispatched_at=now, dispatch_count=execution.dispatch_count + 1)
+            if not updated:
+                continue
+            if not execution_dispatch(execution_id=str(execution.pk)):
+                return resent
             resent += 1
-    return resent, given_up
+        if not every_batch or len(batch) < BATCH:
+            return resent
 
 
 def _give_up(execution: TaskExecution, now) -> bool:

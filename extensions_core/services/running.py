@@ -7,6 +7,9 @@ import os
 import socket
 from typing import Any
 
+from django.utils import timezone
+
+from extensions_core.database import connection_refresh, retrying
 from extensions_core.models import TaskExecution
 from extensions_core.registry import registry
 from extensions_core.runner import Outcome, RunLimits, run_in_process
@@ -21,6 +24,9 @@ from extensions_core.services.executions import (
 from extensions_core.services.propagation import registry_sync
 
 Reason = TaskExecution.FailureReason
+# How long a worker keeps trying to claim a run, and to record how one ended, while the database is unreachable.
+CLAIM_RETRY_SECONDS = 60
+FINISH_RETRY_SECONDS = 600
 
 
 class _Control:
@@ -30,9 +36,11 @@ class _Control:
         self.execution_id = execution_id
 
     def is_cancel_requested(self) -> bool:
+        connection_refresh()
         return execution_is_cancel_requested(execution_id=self.execution_id)
 
     def heartbeat(self, log: list) -> None:
+        connection_refresh()
         execution_heartbeat(execution_id=self.execution_id, log=log)
 
 
@@ -42,14 +50,19 @@ def worker_name() -> str:
 
 def execution_run(*, execution_id: str) -> TaskExecution | None:
     """Claim *execution_id* and run it here; None when it was not pending (already ran, cancelled, waiting)."""
-    execution = execution_claim(execution_id=execution_id, worker=worker_name())
-    if execution is None:
+    worker, now = worker_name(), timezone.now()
+    execution = retrying(
+        lambda: execution_claim(execution_id=execution_id, worker=worker, now=now) or False,
+        what=f"Claiming execution {execution_id}",
+        for_seconds=CLAIM_RETRY_SECONDS,
+    )
+    if not execution:
         return None
     loaded = registry.get(execution.extension_name)
     if loaded is None:
-        execution_finish(
-            execution=execution,
-            outcome=Outcome(
+        _finish(
+            execution,
+            Outcome(
                 status="failed",
                 failure_reason=Reason.EXTENSION_UNAVAILABLE,
                 error=f'extension "{execution.extension_name}" is not loaded in worker {worker_name()}',
@@ -62,10 +75,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             raise LookupError(f'task "{execution.task_name}" is no longer defined')
         function = loaded.instance.get_task_function(function_name)
     except (LookupError, ImportError) as error:
-        execution_finish(
-            execution=execution,
-            outcome=Outcome(status="failed", failure_reason=Reason.EXTENSION_UNAVAILABLE, error=str(error)),
-        )
+        _finish(execution, Outcome(status="failed", failure_reason=Reason.EXTENSION_UNAVAILABLE, error=str(error)))
         return execution
     limits = _limits(execution, loaded.manifest.resources)
     control = _Control(str(execution.id))
@@ -79,10 +89,15 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             execution.parameters,
             limits,
             control,
-            on_hard_stop=lambda stop: execution_finish(execution=execution, outcome=stop),
+            on_hard_stop=lambda stop: _finish(execution, stop),
         )
-    execution_finish(execution=execution, outcome=outcome)
+    _finish(execution, outcome)
     return execution
+
+
+def _finish(execution: TaskExecution, outcome: Outcome) -> bool:
+    """Record the end of a run this worker claimed, waiting out a database outage rather than losing it."""
+    return execution_finish(execution=execution, outcome=outcome, wait_for_database_seconds=FINISH_RETRY_SECONDS)
 
 
 def _limits(execution: TaskExecution, resources: dict[str, Any]) -> RunLimits:
@@ -120,6 +135,7 @@ def _request(execution: TaskExecution, function: str) -> dict[str, Any]:
 
 def execute_in_sandbox(request: dict[str, Any], is_cancelled) -> Any:
     """Inside the sandbox: bring its registry up to date, find the function, call it with a context."""
+    connection_refresh()  # the sandbox lives for many runs: its connection may have outlived a database restart
     registry_sync()
     loaded = registry.get(request["extension_name"])
     if loaded is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -217,3 +218,50 @@ def test_anonymous_callers_are_limited_per_address(settings):
     codes = [client.get("/api/schema/?format=json").status_code for _ in range(3)]
 
     assert codes == [200, 200, 429]
+
+
+@pytest.fixture
+def unreachable_cache(settings):
+    """The cache is a Redis nobody listens on; afterwards the process counts in the real cache again."""
+    from extensions_core.api.throttling import counters
+    from tests.servers import free_port
+
+    original = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "karen.redis_cache.PooledRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    yield
+    settings.CACHES = original
+    counters.cache_down_until = 0.0
+    counters.local.clear()
+
+
+def test_rate_limits_hold_per_process_while_the_cache_is_unreachable(alice, settings, unreachable_cache):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/min"},
+    }
+    client = APIClient()
+    client.force_authenticate(alice)
+    began = time.monotonic()
+
+    codes = [client.get(LIST).status_code for _ in range(4)]
+
+    assert codes == [200, 200, 200, 429]
+    assert time.monotonic() - began < 2
+
+
+def test_password_attempts_stay_limited_while_the_cache_is_unreachable(alice, settings, unreachable_cache):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "2/min"},
+    }
+    client = APIClient()
+
+    codes = [client.post("/api/auth/token", {"username": "alice", "password": "wrong"}).status_code for _ in range(3)]
+
+    assert codes == [401, 401, 429]

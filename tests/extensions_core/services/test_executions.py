@@ -201,3 +201,19 @@ def test_a_scheduled_message_delivered_twice_starts_one_execution(lab):
 
     assert str(first.pk) == message and first.trigger_type == "schedule"
     assert second is None and TaskExecution.objects.count() == 1
+
+
+@pytest.mark.needs_redis  # the filesystem broker of the embedded stack keeps its files
+def test_after_the_broker_lost_its_data_every_pending_run_is_sent_again_by_one_reaper(lab):
+    from extensions_core.broker import EPOCH_KEY, _redis_client
+
+    executions = [start("succeed") for _ in range(3)]
+    executions_reap()  # whatever this Redis held before, its epoch is known now
+    _redis_client().delete(EPOCH_KEY)  # what a restart without persistence does
+
+    first = executions_reap()
+    second = executions_reap()
+
+    assert first.redispatched == 3
+    assert second.redispatched == 0
+    assert {row.dispatch_count for row in TaskExecution.objects.filter(pk__in=[row.pk for row in executions])} == {2}
