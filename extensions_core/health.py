@@ -98,13 +98,29 @@ def process_health(role: str, noun: str) -> dict[str, Any]:
     return _component("ok", names, count=len(alive))
 
 
+def beat_health() -> dict[str, Any]:
+    """Beats alive, and which one leads (fires the schedules); degraded when beats run but none leads."""
+    from extensions_core.services.leases import BEAT_LEASE, lease_holder
+
+    component = process_health(ProcessHeartbeat.Role.BEAT, "beat")
+    lease = lease_holder(BEAT_LEASE)
+    component["leader"] = lease.holder if lease else None
+    if component["status"] == "ok":
+        if lease is None:
+            component.update(status="degraded", detail=f"{component['detail']}; none holds the lease (no fires yet)")
+        else:
+            standby = [name for name in component["detail"].split(", ") if name != lease.holder]
+            component["detail"] = f"leader {lease.holder}" + (f"; standby {', '.join(standby)}" if standby else "")
+    return component
+
+
 def system_health(user) -> dict[str, Any]:
     """Return the health of the database, broker, workers, beat, and the visible extensions by status."""
     components = {
         "database": database_health(),
         "broker": broker_health(),
         "workers": process_health(ProcessHeartbeat.Role.WORKER, "worker"),
-        "beat": process_health(ProcessHeartbeat.Role.BEAT, "beat"),
+        "beat": beat_health(),
     }
     statuses = {component["status"] for component in components.values()}
     overall = "down" if components["database"]["status"] == "down" else ("ok" if statuses == {"ok"} else "degraded")
@@ -171,7 +187,7 @@ def task_health(user) -> dict[str, Any]:
     stuck_running = running.filter(heartbeat_at__lt=now - EXECUTION_STALE_AFTER).count()
     stuck_pending = pending.filter(is_waiting_for_dependencies=False, queued_at__lt=now - REDISPATCH_AFTER).count()
     workers = process_health(ProcessHeartbeat.Role.WORKER, "worker")
-    beat = process_health(ProcessHeartbeat.Role.BEAT, "beat")
+    beat = beat_health()
     queue = queue_depth()
     healthy = workers["status"] == beat["status"] == "ok" and not stuck_running and queue["messages"] is not None
     return {

@@ -102,8 +102,26 @@ class ProcessHeartbeat(models.Model):
         return f"{self.role} {self.hostname}:{self.pid}"
 
 
+class SchedulerLease(models.Model):
+    """Who may act alone for a role (the firing beat) until when; a holder renews it, anyone takes it once expired."""
+
+    name = models.CharField(max_length=50, unique=True)
+    holder = models.CharField(max_length=300, help_text="host:pid of the process holding it.")
+    acquired_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder} until {self.expires_at:%H:%M:%S}"
+
+
 class TaskDefinition(models.Model):
     """A background task declared by an extension's manifest; operators may override some fields in admin."""
+
+    class MisfirePolicy(models.TextChoices):
+        RUN_ONCE = "run_once", "run once for all missed due times"
+        SKIP = "skip", "skip missed due times"
+        RUN_ALL = "run_all", "run each missed due time (at most 100)"
 
     # Fields an operator may change in admin; a manifest resync keeps the operator's values.
     OPERATOR_FIELDS = (
@@ -115,6 +133,7 @@ class TaskDefinition(models.Model):
         "max_retries",
         "retry_backoff_seconds",
         "is_isolated",
+        "misfire_policy",
     )
 
     extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="task_definitions")
@@ -128,6 +147,12 @@ class TaskDefinition(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=0)
     retry_backoff_seconds = models.FloatField(default=0)
     is_isolated = models.BooleanField(default=True, help_text="Run in a separate process with limits.")
+    misfire_policy = models.CharField(
+        max_length=10,
+        choices=MisfirePolicy.choices,
+        default=MisfirePolicy.RUN_ONCE,
+        help_text="What beat does with due times it missed while no beat ran (down, or no leader).",
+    )
     depends_on = models.JSONField(default=list, blank=True)
     parameters_schema = models.JSONField(null=True, blank=True)
     triggers = models.JSONField(default=list, blank=True)

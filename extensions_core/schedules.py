@@ -1,4 +1,4 @@
-"""Beat: task definitions' schedules as django-celery-beat rows, and the scheduler that runs them and says it is alive.
+"""Task definitions' schedules as django-celery-beat rows (the beat process that fires them is `beat.py`).
 
 A scheduled definition owns one PeriodicTask named "karen:{extension}/{task}".
 The definition is the source of truth (an operator edits the schedule there,
@@ -9,52 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 
-from extensions_core.database import CONNECTION_ERRORS, connection_close, connection_refresh
 from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Extension, TaskDefinition
-from extensions_core.workers import Heartbeat
 
 logger = logging.getLogger(__name__)
-MAX_OUTAGE_WAIT_SECONDS = 5.0
-
-
-class PlatformScheduler(DatabaseScheduler):
-    """django-celery-beat's DatabaseScheduler that also records a beat heartbeat every few seconds."""
-
-    def setup_schedule(self) -> None:
-        super().setup_schedule()
-        self._heartbeat = Heartbeat("beat")
-        self._last_beat = 0.0
-        self._outage_wait = 0.0
-
-    def tick(self, *args, **kwargs):
-        from extensions_core.services.heartbeats import HEARTBEAT_SECONDS
-
-        try:
-            now = time.monotonic()
-            if now - self._last_beat >= HEARTBEAT_SECONDS:
-                self._last_beat = now
-                self._heartbeat.beat_and_reap()
-            connection_refresh()
-            # Wake at least once per heartbeat period, whatever the next due task.
-            wait = min(super().tick(*args, **kwargs), HEARTBEAT_SECONDS)
-        except CONNECTION_ERRORS as error:
-            # Beat never exits for a database outage: it says so, waits, and tries again on a new connection.
-            self._outage_wait = min(max(self._outage_wait * 2, 0.5), MAX_OUTAGE_WAIT_SECONDS)
-            logger.warning("Beat cannot reach the database (%s); trying again in %g s", error, self._outage_wait)
-            connection_close()
-            return self._outage_wait
-        self._outage_wait = 0.0
-        return wait
-
-    def close(self) -> None:
-        self._heartbeat.stop()
-        super().close()
 
 
 # --- beat rows of task definitions ----------------------------------------------------------------
@@ -143,3 +104,13 @@ def schedules_sync(*, extension: Extension) -> None:
     """Bring the beat rows of every task of *extension* in line with the definitions and its state."""
     for definition in TaskDefinition.objects.select_related("extension").filter(extension=extension):
         schedule_sync(definition=definition)
+
+
+def __getattr__(name: str):
+    # The scheduler moved to beat.py; "extensions_core.schedules:PlatformScheduler" keeps working for deployments
+    # that name it in CELERY_BEAT_SCHEDULER (loaded lazily: beat.py imports this module).
+    if name == "PlatformScheduler":
+        from extensions_core.beat import PlatformScheduler
+
+        return PlatformScheduler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

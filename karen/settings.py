@@ -153,7 +153,7 @@ else:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "extensions_core.schedules:PlatformScheduler"
+CELERY_BEAT_SCHEDULER = "extensions_core.beat:PlatformScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep the worker's database connection between tasks (Celery closes it around every task otherwise:
 # 176 vs 937 row-writing tasks/s on PostgreSQL here, DESIGN.md §9); it is still recycled every 2×N tasks.

@@ -150,12 +150,16 @@ class ComponentHealthSerializer(serializers.Serializer):
     count = serializers.IntegerField(required=False)
 
 
+class BeatHealthSerializer(ComponentHealthSerializer):
+    leader = serializers.CharField(allow_null=True, help_text="host:pid of the beat that fires the schedules.")
+
+
 class SystemHealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"], help_text="Worst of the components.")
     database = ComponentHealthSerializer()
     broker = ComponentHealthSerializer()
     workers = ComponentHealthSerializer()
-    beat = ComponentHealthSerializer()
+    beat = BeatHealthSerializer()
     extensions = serializers.DictField(child=serializers.IntegerField(), help_text="Visible extensions by status.")
     checked_at = serializers.DateTimeField()
 
@@ -241,6 +245,7 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
             "max_retries",
             "retry_backoff_seconds",
             "isolated",
+            "misfire_policy",
             "depends_on",
             "parameters_schema",
             "triggers",

@@ -65,6 +65,7 @@ class TaskSpec:
     max_retries: int = 0
     retry_backoff_seconds: float = 0.0
     is_isolated: bool = True
+    misfire_policy: str = "run_once"
     depends_on: tuple[str, ...] = ()
     parameters: dict[str, Any] | None = None
     triggers: tuple[Trigger, ...] = ()
@@ -169,6 +170,7 @@ def _task(item: dict[str, Any]) -> TaskSpec:
         max_retries=item.get("max_retries", 0),
         retry_backoff_seconds=item.get("retry_backoff_seconds", 0.0),
         is_isolated=item.get("isolated", True),
+        misfire_policy=item.get("misfire_policy", "run_once"),
         depends_on=tuple(item.get("depends_on", ())),
         parameters=item.get("parameters"),
         triggers=tuple(

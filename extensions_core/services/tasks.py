@@ -23,6 +23,7 @@ def _declared(spec: TaskSpec) -> dict:
         "max_retries": spec.max_retries,
         "retry_backoff_seconds": spec.retry_backoff_seconds,
         "is_isolated": spec.is_isolated,
+        "misfire_policy": spec.misfire_policy,
         "depends_on": list(spec.depends_on),
         "parameters_schema": spec.parameters,
         "triggers": [{"event": trigger.event, "filter": trigger.filter} for trigger in spec.triggers],

@@ -256,6 +256,7 @@ def test_an_admin_edit_of_a_schedule_is_picked_up_by_a_running_beat(worker, clie
         "max_retries": "0",
         "retry_backoff_seconds": "0",
         "is_isolated": "on",
+        "misfire_policy": "run_once",
     }
     try:
         time.sleep(2)  # beat is up and has read its (empty) schedule

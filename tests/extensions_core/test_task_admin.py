@@ -92,6 +92,7 @@ def test_a_bad_cron_typed_in_admin_is_refused_on_the_form(operator):
             "max_retries": "0",
             "retry_backoff_seconds": "0",
             "is_isolated": "on",
+            "misfire_policy": "run_once",
             "timeout_seconds": "120",
         },
     )
