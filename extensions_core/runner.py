@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from extensions_core.process_tree import kill_descendants
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -111,15 +112,6 @@ def rss_bytes(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/statm") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def cpu_seconds_of(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
 
@@ -262,6 +254,8 @@ def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop
             if stop is not None and not finished.is_set():
                 stop.log = buffer.snapshot()
                 _ask(lambda stop=stop: on_hard_stop(stop))
+                # Whatever this process started (its sandbox's tree included) dies first, or init adopts it.
+                kill_descendants(os.getpid())
                 os.kill(os.getpid(), signal.SIGKILL)
             if now >= next_heartbeat:
                 next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS

@@ -9,8 +9,14 @@ only, never the worker. Each run gets:
 
 - a soft timeout (TaskTimeoutError raised inside it), then SIGKILL after a grace period;
 - an address-space limit of the extension's `max_memory_mb` above what the
-  sandbox holds when the run starts, and a resident-memory check by the parent;
-- its CPU share held at `max_cpu_percent` (SIGSTOP/SIGCONT from the parent);
+  sandbox holds when the run starts, as a hard limit the task cannot raise
+  (the sandbox has dropped CAP_SYS_RESOURCE; a run that needs a higher limit
+  gets a fresh sandbox), and a resident-memory check of the whole process
+  tree by the parent every 10 ms;
+- its CPU share, children included, held at `max_cpu_percent` (SIGSTOP/SIGCONT
+  of the whole tree from the parent);
+- the end of every process it started: the sandbox is a child subreaper, and
+  after each run its descendants are frozen and killed (`process_tree`);
 - its log lines and prints streamed to the parent over a pipe;
 - its own CPU seconds (getrusage delta) and peak memory (the kernel's peak RSS,
   reset before the run through /proc/self/clear_refs).
@@ -35,6 +41,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from extensions_core.process_tree import (
+    CAP_SYS_RESOURCE,
+    become_subreaper,
+    drop_capability,
+    kill_descendants,
+    reap_children,
+    signal_tree,
+    tree_usage,
+)
 from extensions_core.runner import (
     CANCEL_GRACE_SECONDS,
     CANCEL_POLL_SECONDS,
@@ -44,16 +59,18 @@ from extensions_core.runner import (
     Outcome,
     RunControl,
     RunLimits,
-    cpu_seconds_of,
     failure_from_exception,
     json_result,
-    rss_bytes,
 )
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
 logger = logging.getLogger(__name__)
 
 MONITOR_TICK_SECONDS = 0.05
+# With a memory limit the tree's resident memory is sampled this often (children are not held by the rlimit alone).
+MEMORY_TICK_SECONDS = 0.01
+# A reused sandbox whose hard address-space limit falls short of a run's by at most this much runs it anyway.
+HARD_LIMIT_TOLERANCE_BYTES = 4 * 2**20
 _PR_SET_PDEATHSIG = 1
 # Failures after which the sandbox's state cannot be trusted: it is replaced before the next run.
 RETIRE_AFTER = {"timeout", "memory_limit", "cpu_limit", "crashed"}
@@ -93,9 +110,10 @@ class Sandbox:
         self.pid, self.to_child, self.from_child, self.partial = pid, request_write, reply_read, b""
 
     def stop(self) -> None:
-        """Kill the child (if any) and reap it."""
+        """Kill the child (if any) and everything it started, and reap it."""
         if not self.is_alive:
             return
+        kill_descendants(self.pid)
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -116,10 +134,26 @@ class Sandbox:
         self.pid = 0
 
     def run(self, request: dict[str, Any], limits: RunLimits, control: RunControl) -> Outcome:
-        """Run one request in the sandbox (starting one if needed) and return how it ended."""
+        """Run one request in the sandbox (starting one if needed) and return how it ended.
+
+        Whatever the run started is killed when it ends, however it ends.
+        """
+        message = (json.dumps({**request, "limits": _limits_dict(limits)}, default=str) + "\n").encode()
+        watch = self._send_and_watch(message, limits, control)
+        if watch.needs_fresh_sandbox:
+            # Its hard memory limit is lower than this run's, and cannot be raised: a new sandbox runs it.
+            self.stop()
+            watch = self._send_and_watch(message, limits, control)
+        outcome = watch.outcome
+        if self.is_alive:
+            reap_children(kill_descendants(self.pid))
+        if outcome.failure_reason in RETIRE_AFTER:
+            self.stop()  # a killed sandbox is already reaped; this retires one that survived a bad run
+        return outcome
+
+    def _send_and_watch(self, message: bytes, limits: RunLimits, control: RunControl) -> _Watch:
         if not self.is_alive:
             self.start()
-        message = (json.dumps({**request, "limits": _limits_dict(limits)}, default=str) + "\n").encode()
         try:
             os.write(self.to_child, message)
         except OSError:
@@ -127,10 +161,15 @@ class Sandbox:
             self.stop()
             self.start()
             os.write(self.to_child, message)
-        outcome = _Watch(self, limits, control).until_done()
-        if outcome.failure_reason in RETIRE_AFTER:
-            self.stop()  # a killed sandbox is already reaped; this retires one that survived a bad run
-        return outcome
+        watch = _Watch(self, limits, control)
+        watch.until_done()
+        return watch
+
+
+def current_sandbox_pid() -> int | None:
+    """Return the pid of this process's sandbox, or None when it has none running."""
+    sandbox = _sandboxes.get(os.getpid())
+    return sandbox.pid if sandbox is not None and sandbox.is_alive else None
 
 
 def _limits_dict(limits: RunLimits) -> dict[str, Any]:
@@ -155,6 +194,10 @@ def run_isolated(request: dict[str, Any], limits: RunLimits, control: RunControl
 
 def _child_loop(execute: Execute, request_fd: int, reply_fd: int) -> None:  # pragma: no cover
     _die_with_parent()
+    # Orphans of whatever a task starts are adopted here, never by init: the parent finds and ends them all.
+    become_subreaper()
+    # Without CAP_SYS_RESOURCE (root has it) a hard limit set here cannot be raised again, by the task or anyone.
+    drop_capability(CAP_SYS_RESOURCE)
     _forget_inherited_connections()
     _sandboxes.clear()
     cancelled = threading.Event()
@@ -180,11 +223,12 @@ def _child_run(
     execute: Execute, request: dict[str, Any], cancelled: threading.Event, channel: _Channel
 ) -> None:  # pragma: no cover
     limits = request.pop("limits")
+    reap_children()  # the previous run's processes, killed by the parent, adopted here
+    if not _apply_memory_limit(limits.get("max_memory_bytes")):
+        channel.send({"kind": "restart"})
+        return
     _reset_peak_memory()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    if limits.get("max_memory_bytes"):
-        allowed = _address_space_bytes() + limits["max_memory_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (allowed, resource.RLIM_INFINITY))
+    usage = _cpu_seconds_used()
     timeout = limits.get("timeout_seconds")
     if timeout:
 
@@ -208,14 +252,36 @@ def _child_run(
         else:
             reason, message = failure_from_exception(error)
             reply = {"kind": "failed", "reason": reason, "error": message, "traceback": traceback.format_exc()}
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    reply["cpu_seconds"] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 6)
+    reply["cpu_seconds"] = round(_cpu_seconds_used() - usage, 6)
     reply["peak_memory_bytes"] = _peak_rss_bytes()
     sys.stdout.flush()
     sys.stderr.flush()
     channel.send(reply)
+
+
+def _apply_memory_limit(limit: int | None) -> bool:  # pragma: no cover
+    """Set the run's address-space limit as soft and hard limit; False when this sandbox cannot grant it.
+
+    A hard limit can only be lowered: a run needing more room than an earlier
+    run left (or no limit at all) needs a fresh sandbox.
+    """
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if not limit:
+        return hard == resource.RLIM_INFINITY
+    allowed = _address_space_bytes() + limit
+    if hard != resource.RLIM_INFINITY and allowed > hard:
+        if allowed - hard > HARD_LIMIT_TOLERANCE_BYTES:
+            return False
+        allowed = hard
+    resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
+    return True
+
+
+def _cpu_seconds_used() -> float:  # pragma: no cover
+    """CPU seconds of this process and of the children it waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
 
 
 def _die_with_parent() -> None:  # pragma: no cover
@@ -358,20 +424,26 @@ class _Watch:
         self.cancel_deadline: float | None = None
         self.paused = False
         self.peak_rss = 0
-        self.baseline_rss = rss_bytes(self.pid) or 0
-        self.baseline_cpu = cpu_seconds_of(self.pid) or 0.0
+        self.baseline_cpu, self.baseline_rss = tree_usage(self.pid) or (0.0, 0)
         self.eof = False
+        self.needs_fresh_sandbox = False
+        self.outcome: Outcome | None = None
 
     def until_done(self) -> Outcome:
+        self.outcome = self._watch()
+        return self.outcome
+
+    def _watch(self) -> Outcome:
         from extensions_core.services.heartbeats import EXECUTION_HEARTBEAT_SECONDS
 
+        tick = MEMORY_TICK_SECONDS if self.limits.max_memory_bytes else MONITOR_TICK_SECONDS
         started = time.monotonic()
         timeout = self.limits.timeout_seconds
         hard_deadline = started + timeout + HARD_TIMEOUT_GRACE_SECONDS if timeout else None
         next_cancel_poll = started + CANCEL_POLL_SECONDS
         next_heartbeat = started + EXECUTION_HEARTBEAT_SECONDS
         while True:
-            self._read(MONITOR_TICK_SECONDS)
+            self._read(tick)
             if self.final is not None:
                 return self._outcome()
             waited, status = os.waitpid(self.pid, os.WNOHANG) if self.eof or self.killed_for else (0, 0)
@@ -380,9 +452,7 @@ class _Watch:
                 self.sandbox.forget()
                 return self._outcome(status)
             now = time.monotonic()
-            self._sample_memory()
-            if self.limits.max_cpu_percent:
-                self._throttle(now - started)
+            self._sample(now - started)
             if hard_deadline and now >= hard_deadline and not self.killed_for:
                 self._kill("timeout", f"the task ran past its timeout of {timeout:g} s and was killed")
             if now >= next_cancel_poll and self.cancel_deadline is None and not self.killed_for:
@@ -424,32 +494,34 @@ class _Watch:
             return
         if message.get("kind") == "log":
             self.log.add(message.get("level", "INFO"), str(message.get("message", "")))
+        elif message.get("kind") == "restart":
+            self.needs_fresh_sandbox = True
+            self.final = message
         elif self.final is None:
             self.final = message
 
-    def _sample_memory(self) -> None:
-        rss = rss_bytes(self.pid)
-        if rss is None:
+    def _sample(self, elapsed: float) -> None:
+        """Check the memory and CPU of the run's whole process tree against its limits."""
+        limit, share = self.limits.max_memory_bytes, self.limits.max_cpu_percent
+        usage = tree_usage(self.pid)
+        if usage is None:
             return
+        cpu, rss = usage
         self.peak_rss = max(self.peak_rss, rss)
-        limit = self.limits.max_memory_bytes
         if limit and rss - self.baseline_rss > limit and not self.killed_for:
             self._kill(
                 "memory_limit", f"the task used more than its memory limit of {limit // 2**20} MB and was killed"
             )
-
-    def _throttle(self, elapsed: float) -> None:
-        used = cpu_seconds_of(self.pid)
-        if used is None:
             return
-        used -= self.baseline_cpu
-        allowed = elapsed * self.limits.max_cpu_percent / 100 + CPU_ALLOWANCE_SECONDS
-        if used > allowed and not self.paused:
-            self._signal(signal.SIGSTOP)
-            self.paused = True
-        elif used <= allowed and self.paused:
-            self._signal(signal.SIGCONT)
-            self.paused = False
+        if share:
+            allowed = elapsed * share / 100 + CPU_ALLOWANCE_SECONDS
+            used = cpu - self.baseline_cpu
+            if used > allowed and not self.paused:
+                signal_tree(self.pid, signal.SIGSTOP)
+                self.paused = True
+            elif used <= allowed and self.paused:
+                signal_tree(self.pid, signal.SIGCONT)
+                self.paused = False
 
     def _signal(self, number: int) -> None:
         try:
@@ -458,12 +530,14 @@ class _Watch:
             pass
 
     def _kill(self, reason: str, message: str) -> None:
+        """Kill the sandbox and every process below it (they first, so none is orphaned to init)."""
         self.killed_for = (reason, message)
+        kill_descendants(self.pid)
         self._signal(signal.SIGKILL)
 
     def _outcome(self, exit_status: int = 0) -> Outcome:
         if self.paused:
-            self._signal(signal.SIGCONT)
+            signal_tree(self.pid, signal.SIGCONT)
         outcome = self._ending(exit_status)
         # The child measures its own run; a killed or crashed one reports nothing but what was sampled.
         final = self.final or {}

@@ -90,6 +90,14 @@ class Heartbeat:
 worker_heartbeat: Heartbeat | None = None
 
 
+def on_worker_process_init(**kwargs) -> None:
+    """In each pool process: adopt orphans of the runs it hosts, so they can be ended (see process_tree)."""
+    from extensions_core.process_tree import become_subreaper
+
+    if not become_subreaper():
+        logger.warning("This worker process could not become a subreaper; a run's orphans may outlive it")
+
+
 def on_worker_ready(**kwargs) -> None:
     """Start beating when the worker is ready to take tasks."""
     global worker_heartbeat

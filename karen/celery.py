@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "karen.settings")
 
@@ -25,3 +25,10 @@ def _worker_shutdown(**kwargs):
     from extensions_core.workers import on_worker_shutdown
 
     on_worker_shutdown(**kwargs)
+
+
+@worker_process_init.connect
+def _worker_process_init(**kwargs):
+    from extensions_core.workers import on_worker_process_init
+
+    on_worker_process_init(**kwargs)

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from extensions_core.database import connection_refresh, retrying
 from extensions_core.models import TaskExecution
+from extensions_core.process_tree import kill_descendants, reap_children
 from extensions_core.registry import registry
 from extensions_core.runner import Outcome, RunLimits, run_in_process
-from extensions_core.sandbox import run_isolated
+from extensions_core.sandbox import current_sandbox_pid, run_isolated
 from extensions_core.sdk import TaskContext
 from extensions_core.services.executions import (
     execution_claim,
@@ -91,8 +92,18 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             control,
             on_hard_stop=lambda stop: _finish(execution, stop),
         )
+    _end_strays()
     _finish(execution, outcome)
     return execution
+
+
+def _end_strays() -> None:
+    """Kill what a run left behind in this worker process: children of an in-process run, orphans of a dead sandbox.
+
+    The pool process is a subreaper (workers.py), so orphans land here instead of init.
+    """
+    sandbox = current_sandbox_pid()
+    reap_children(kill_descendants(os.getpid(), skip=[sandbox] if sandbox else []))
 
 
 def _finish(execution: TaskExecution, outcome: Outcome) -> bool:
