@@ -319,20 +319,54 @@ def load_extension(
     )
 
 
+def load_extension_beside(current: LoadedExtension, **arguments: Any) -> LoadedExtension:
+    """Load a new version of *current*'s extension while *current* keeps running; return the new one.
+
+    Takes load_extension's arguments. On failure (ExtensionLoadError, as
+    load_extension raises) the running version's modules are put back, so it
+    goes on exactly as before; on success the module name belongs to the new
+    version, and *current* is to be ended with `shutdown_extension`.
+    """
+    package = current.module_name.rpartition(".")[2]
+    saved_modules = {
+        key: module
+        for key, module in sys.modules.items()
+        if key == current.module_name or key.startswith(current.module_name + ".")
+    }
+    with finder.lock:
+        saved_root = finder.roots.get(package)
+    try:
+        return load_extension(**arguments)
+    except ExtensionLoadError:
+        purge_modules(current.module_name)
+        sys.modules.update(saved_modules)
+        with finder.lock:
+            if saved_root is not None:
+                finder.roots[package] = saved_root
+        raise
+
+
+def shutdown_extension(loaded: LoadedExtension, *, timeout: float) -> str | None:
+    """Run *loaded*'s shutdown(); return a warning if it failed or hung (the caller goes on regardless)."""
+    try:
+        run_with_timeout(loaded.instance.shutdown, timeout=timeout, what=f"{loaded.name}.shutdown()")
+    except TimeoutError as error:
+        warning = f"shutdown() did not return within {timeout:g} s"
+        logger.warning('Extension "%s": %s', loaded.name, warning, exc_info=error)
+        return warning
+    except BaseException as error:  # noqa: BLE001 - reported to the caller
+        warning = f"shutdown() raised {type(error).__name__}: {error}"
+        logger.warning('Extension "%s": %s', loaded.name, warning, exc_info=error)
+        return warning
+    return None
+
+
 def unload_extension(loaded: LoadedExtension, *, timeout: float) -> str | None:
     """Run shutdown() and drop the extension's modules; return a warning if shutdown failed.
 
     A failing or hanging shutdown() does not stop the unload: its error is
     logged and returned so the caller can report it.
     """
-    warning = None
-    try:
-        run_with_timeout(loaded.instance.shutdown, timeout=timeout, what=f"{loaded.name}.shutdown()")
-    except TimeoutError as error:
-        warning = f"shutdown() did not return within {timeout:g} s"
-        logger.warning('Extension "%s": %s', loaded.name, warning, exc_info=error)
-    except BaseException as error:  # noqa: BLE001 - reported to the caller
-        warning = f"shutdown() raised {type(error).__name__}: {error}"
-        logger.warning('Extension "%s": %s', loaded.name, warning, exc_info=error)
+    warning = shutdown_extension(loaded, timeout=timeout)
     forget_modules(loaded.module_name)
     return warning

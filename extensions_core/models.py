@@ -39,6 +39,12 @@ class Extension(models.Model):
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     error_traceback = models.TextField(blank=True)
+    # Why the version on disk could not replace the running one (a failed reload, or a discovery that found its
+    # manifest broken); the running version keeps serving and its status is unchanged.
+    reload_error_code = models.CharField(max_length=100, blank=True)
+    reload_error_message = models.TextField(blank=True)
+    reload_error_traceback = models.TextField(blank=True)
+    reload_failed_at = models.DateTimeField(null=True, blank=True)
     revision = models.PositiveIntegerField(
         default=0, help_text="Bumped on every load and reload; processes re-import when it changes."
     )
@@ -60,6 +66,17 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def last_reload_error(self) -> dict | None:
+        """Why the version on disk could not replace the running one, or None."""
+        if not self.reload_error_code:
+            return None
+        return {
+            "code": self.reload_error_code,
+            "message": self.reload_error_message,
+            "failed_at": self.reload_failed_at,
+        }
 
 
 class RegistryState(models.Model):

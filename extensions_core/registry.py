@@ -65,9 +65,10 @@ class Registry:
             self.version += 1
 
     def replace(self, loaded: LoadedExtension) -> None:
-        """Swap in a new record of an already registered extension (e.g. a new configuration version)."""
+        """Swap in a new record of a registered extension (a new configuration, or a new version after a reload)."""
         with self.lock:
             self.entries[loaded.name] = loaded
+            self.failures.pop(loaded.name, None)
             self.version += 1
 
     def unregister(self, name: str) -> LoadedExtension | None:

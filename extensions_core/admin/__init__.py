@@ -98,6 +98,10 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
         "error_code",
         "error_message",
         "error_traceback_display",
+        "reload_error_code",
+        "reload_error_message",
+        "reload_failed_at",
+        "reload_error_traceback_display",
         "loaded_at",
         "status_changed_at",
         "discovered_at",
@@ -126,6 +130,17 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Error", {"fields": ["error_code", "error_message", "error_traceback_display"]}),
+        (
+            "Last reload failed (the running version keeps serving)",
+            {
+                "fields": [
+                    "reload_failed_at",
+                    "reload_error_code",
+                    "reload_error_message",
+                    "reload_error_traceback_display",
+                ]
+            },
+        ),
         ("Source", {"fields": ["source", "path", "entry_point", "is_present", "discovered_at"]}),
         ("Manifest", {"fields": ["manifest_display", "warnings_display"]}),
         ("Configuration", {"fields": ["config_display"]}),
@@ -138,7 +153,9 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Extension | None = None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and not obj.error_code:
-            return [item for item in fieldsets if item[0] != "Error"]
+            fieldsets = [item for item in fieldsets if item[0] != "Error"]
+        if obj is not None and not obj.reload_error_code:
+            fieldsets = [item for item in fieldsets if not str(item[0]).startswith("Last reload")]
         return fieldsets
 
     def has_change_permission(self, request: HttpRequest, obj: Extension | None = None) -> bool:
@@ -163,13 +180,20 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_summary(self, obj: Extension) -> str:
-        if not obj.error_code:
-            return "-"
-        return format_html('<span title="{}"><code>{}</code></span>', obj.error_message, obj.error_code)
+        if obj.error_code:
+            return format_html('<span title="{}"><code>{}</code></span>', obj.error_message, obj.error_code)
+        if obj.reload_error_code:
+            message, code = obj.reload_error_message, obj.reload_error_code
+            return format_html('<span title="{}">reload failed: <code>{}</code></span>', message, code)
+        return "-"
 
     @admin.display(description="traceback")
     def error_traceback_display(self, obj: Extension) -> str:
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.error_traceback or "-")
+
+    @admin.display(description="traceback")
+    def reload_error_traceback_display(self, obj: Extension) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.reload_error_traceback or "-")
 
     @admin.display(description="extension.json")
     def manifest_display(self, obj: Extension) -> str:

@@ -40,11 +40,23 @@ class TaskSummarySerializer(serializers.Serializer):
     triggers = serializers.ListField(child=serializers.CharField(), help_text="Event names that start the task.")
 
 
+class ReloadErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    failed_at = serializers.DateTimeField(allow_null=True)
+
+
 class ExtensionSerializer(serializers.ModelSerializer):
     """An extension in lists."""
 
     enabled = serializers.BooleanField(source="is_enabled", read_only=True)
     capabilities = serializers.SerializerMethodField()
+    last_reload_error = ReloadErrorSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Why the version on disk could not replace the running one (a failed reload, or a manifest "
+        "that no longer validates); the running version keeps serving. Null when there is none.",
+    )
 
     class Meta:
         model = Extension
@@ -60,6 +72,7 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "enabled",
             "error_code",
             "error_message",
+            "last_reload_error",
             "capabilities",
             "revision",
             "loaded_at",

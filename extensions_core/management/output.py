@@ -40,6 +40,7 @@ def extension_as_dict(extension: Extension) -> dict[str, Any]:
         "revision": extension.revision,
         "error_code": extension.error_code,
         "error_message": extension.error_message,
+        "last_reload_error": extension.last_reload_error,
         "loaded_at": extension.loaded_at,
         "updated_at": extension.updated_at,
     }

@@ -13,9 +13,9 @@ from extensions_core.discovery import DiscoveredExtension, discover_extensions
 from extensions_core.exceptions import ExtensionConflictError, ExtensionError
 from extensions_core.manifest import MANIFEST_FILENAME
 from extensions_core.models import Extension
-from extensions_core.services.lifecycle import extension_load
-from extensions_core.services.propagation import registry_generation_bump, registry_unload_here
-from extensions_core.services.records import manifest_fields
+from extensions_core.services.lifecycle import extension_load, extension_retire
+from extensions_core.services.propagation import registry_generation_bump
+from extensions_core.services.records import NO_RELOAD_ERROR, extension_save, manifest_fields
 from extensions_core.services.tasks import task_definitions_sync
 
 Status = Extension.Status
@@ -97,9 +97,12 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
             # out of the configured roots (a typo in KAREN_EXTENSION_DIRS) keeps running.
             if name in seen or not row.is_present or (Path(row.path) / MANIFEST_FILENAME).exists():
                 continue
-            _retire(row, now)
             report.missing.append(name)
         registry_generation_bump()
+    # Through the lifecycle service, after the scan's transaction: extension code (shutdown) runs outside it,
+    # and beat rows, events and every process's registry follow as for any unload.
+    for name in report.missing:
+        extension_retire(name=name)
     if load_new:
         for name in report.created:
             _load_new(name, report)
@@ -138,7 +141,12 @@ def _create(item: DiscoveredExtension, now, *, enabled: bool) -> None:
 
 
 def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
-    """Refresh a known row from disk; return whether anything but the timestamp changed."""
+    """Refresh a known row from disk; return whether anything but the timestamp changed.
+
+    A running extension keeps the manifest it runs (a reload applies a new
+    one), but a manifest on disk that no longer validates is recorded as its
+    reload error, so every interface shows why the next reload would fail.
+    """
     changes: dict = {"discovered_at": now, "is_present": True}
     if row.status not in BUSY:
         changes.update(_state_of(item), path=str(item.folder), source=item.source, entry_point=item.entry_point)
@@ -146,40 +154,30 @@ def _refresh(row: Extension, item: DiscoveredExtension, now) -> bool:
             changes["status"] = Status.NOT_LOADED if row.is_enabled else Status.DISABLED
         elif not item.is_valid:
             changes["status"] = Status.ERROR
+    elif not item.is_valid:
+        error: ExtensionError = item.error
+        message = f"the manifest on disk does not validate: {error.message}"
+        if (row.reload_error_code, row.reload_error_message) != (error.code, message):
+            changes.update(
+                reload_error_code=error.code,
+                reload_error_message=message,
+                reload_error_traceback="",
+                reload_failed_at=now,
+            )
+    elif row.reload_error_code.startswith("manifest_"):
+        changes.update(NO_RELOAD_ERROR)  # the manifest was fixed; a code failure stays until a reload succeeds
+    if "status" in changes and changes["status"] == row.status:
+        del changes["status"]
     changed = any(getattr(row, key) != value for key, value in changes.items() if key != "discovered_at")
-    if "status" in changes and changes["status"] != row.status:
-        changes["status_changed_at"] = now
-    for key, value in changes.items():
-        setattr(row, key, value)
-    row.save(update_fields=[*changes, "updated_at"])
+    if "status" in changes or "reload_error_code" in changes:
+        extension_save(row, **changes)  # the one path of status changes: events, beat rows, every registry
+    else:
+        for key, value in changes.items():
+            setattr(row, key, value)
+        row.save(update_fields=[*changes, "updated_at"])
     if item.is_valid and row.status not in BUSY:
         task_definitions_sync(extension=row, manifest=item.manifest)
     return changed
-
-
-def _retire(row: Extension, now) -> None:
-    if row.status in BUSY:
-        registry_unload_here(row.name)
-    row.is_present = False
-    row.status = Status.ERROR
-    row.status_changed_at = now
-    row.error_code = "extension_source_missing"
-    row.error_message = (
-        f'Extension "{row.name}": its package is gone from {row.path}; restore it and run discover, '
-        "or delete the extension in admin"
-    )
-    row.error_traceback = ""
-    row.save(
-        update_fields=[
-            "is_present",
-            "status",
-            "status_changed_at",
-            "error_code",
-            "error_message",
-            "error_traceback",
-            "updated_at",
-        ]
-    )
 
 
 def _load_new(name: str, report: DiscoveryReport) -> None:

@@ -24,17 +24,21 @@ from extensions_core.exceptions import (
     ExtensionLoadError,
     ExtensionStateError,
 )
-from extensions_core.loader import load_extension
-from extensions_core.manifest import Dependency, Manifest, read_manifest
+from extensions_core.loader import load_extension, load_extension_beside, shutdown_extension
+from extensions_core.manifest import Dependency, Manifest
 from extensions_core.manifest.model import parse_dependency
 from extensions_core.models import Extension
-from extensions_core.registry import registry
+from extensions_core.registry import LoadedExtension, registry
+from extensions_core.services.events import extension_event_emit
 from extensions_core.services.planning import ACTOR_CODES, PLATFORM, AccessPolicy, load_plan
-from extensions_core.services.propagation import registry_unload_here
+from extensions_core.services.propagation import registry_swap_here, registry_unload_here
 from extensions_core.services.records import (
+    NO_RELOAD_ERROR,
     extension_get,
+    extension_manifest_on_disk,
     extension_read_manifest,
     extension_record_error,
+    extension_record_reload_error,
     extension_save,
     manifest_fields,
 )
@@ -105,6 +109,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         error_code="",
         error_message="",
         error_traceback="",
+        **NO_RELOAD_ERROR,
         **manifest_fields(manifest),
     )
 
@@ -171,7 +176,7 @@ def _active_graph() -> dict[str, list[str]]:
 def _unload_one(extension: Extension, *, final_status: str = Status.NOT_LOADED) -> Extension:
     extension_save(extension, status=Status.UNLOADING)
     warning = registry_unload_here(extension.name)
-    changes = {"status": final_status, "error_code": "", "error_message": "", "error_traceback": ""}
+    changes = {"status": final_status, "error_code": "", "error_message": "", "error_traceback": "", **NO_RELOAD_ERROR}
     if warning:
         changes.update(error_code="extension_shutdown_failed", error_message=warning)
     return extension_save(extension, **changes)
@@ -215,9 +220,13 @@ def extension_unload(*, name: str, cascade: bool = False, actor: AccessPolicy = 
 def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     """Reload *name* with the code and manifest now on disk; load it if it is not active.
 
-    The new manifest is validated, and checked against its dependencies and
-    its dependents' version ranges, before the running version is stopped:
-    a bad manifest leaves it running. Raise as extension_load does.
+    Atomic: the new version is read, checked against its dependencies and
+    dependents, imported, checked (routes, task functions) and initialized
+    while the running version keeps serving; only then does it take over, here
+    at once and in every other process within a second. If any step fails, the
+    running version keeps serving, the failure is recorded on the row as its
+    reload error (its status does not change) and raised: ManifestError,
+    ExtensionDependencyError, ExtensionStateError or ExtensionLoadError.
     """
     extension = extension_get(name)
     if not extension.is_enabled:
@@ -225,20 +234,62 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
     _refuse_if_busy(extension)
     if extension.status != Status.ACTIVE:
         return extension_load(name=name, actor=actor)
-    limits = extension_settings()
-    manifest = read_manifest(
-        Path(extension.path), max_bytes=limits.manifest_max_bytes, max_depth=limits.manifest_max_depth
+    try:
+        manifest = extension_manifest_on_disk(extension)
+        load_plan(extension, manifest, actor)
+        _refuse_breaking_dependents(extension, manifest, actor)
+        new = _load_beside_running(extension, manifest)
+    except ExtensionError as error:
+        if error.code not in ACTOR_CODES:
+            extension_record_reload_error(extension, error)
+        raise
+    # The registry lock keeps this process's own sync from loading the new revision a second time meanwhile.
+    with registry.lock:
+        with transaction.atomic():
+            locked = Extension.objects.select_for_update().get(pk=extension.pk)
+            overtaken = locked.revision != extension.revision or locked.status != Status.ACTIVE
+            if not overtaken:
+                task_definitions_sync(extension=locked, manifest=manifest)
+                extension_save(
+                    locked,
+                    revision=new.revision,
+                    loaded_at=new.loaded_at,
+                    **NO_RELOAD_ERROR,
+                    **manifest_fields(manifest),
+                )
+                extension_event_emit(event_type="extension.loaded", extension=locked)
+        if overtaken:
+            shutdown_extension(new, timeout=extension_settings().load_timeout_seconds)
+            raise ExtensionStateError(
+                f"was {'reloaded' if locked.status == Status.ACTIVE else locked.status} by another request "
+                "while this reload was loading it; try again",
+                extension=name,
+                code="extension_busy",
+            )
+        registry_swap_here(replace(new, extension_id=locked.pk, config_version=locked.config_version))
+    return locked
+
+
+def _load_beside_running(extension: Extension, manifest: Manifest) -> LoadedExtension:
+    """Import, check and initialize the version on disk while the running one goes on; raise ExtensionError."""
+    running = registry.entries.get(extension.name)
+    arguments = dict(
+        manifest=manifest,
+        folder=Path(extension.path),
+        revision=extension.revision + 1,
+        config=effective_config(manifest, extension.config),
+        timeout=extension_settings().load_timeout_seconds,
     )
-    if manifest.name != name:
-        raise ExtensionStateError(
-            f'extension.json now names it "{manifest.name}"; run `manage.py extensions discover`',
-            extension=name,
-            code="extension_renamed",
-        )
-    load_plan(extension, manifest, actor)
-    _refuse_breaking_dependents(extension, manifest, actor)
-    _unload_one(extension)
-    return _load_one(extension_get(name), manifest)
+    try:
+        return load_extension_beside(running, **arguments) if running else load_extension(**arguments)
+    except ExtensionError:
+        raise
+    except Exception as error:
+        raise ExtensionLoadError(
+            f"loading the new version failed: {type(error).__name__}: {error}",
+            extension=extension.name,
+            traceback="".join(format_exception(error)),
+        ) from error
 
 
 def _refuse_breaking_dependents(extension: Extension, manifest: Manifest, actor: AccessPolicy) -> None:
@@ -292,3 +343,25 @@ def extension_disable(*, name: str, cascade: bool = False, actor: AccessPolicy =
     if locked.status == Status.ACTIVE:
         return _unload_one(locked, final_status=Status.DISABLED)
     return extension_save(locked, status=Status.DISABLED)
+
+
+def extension_retire(*, name: str) -> Extension:
+    """Take out of service an extension whose package vanished from disk: unloaded everywhere, schedules off.
+
+    Its row stays (history, permissions) in `error` with code
+    extension_source_missing until the package is back and discovered again.
+    """
+    extension = extension_get(name)
+    if extension.status == Status.ACTIVE:
+        extension_save(extension, status=Status.UNLOADING)
+        registry_unload_here(name)
+    return extension_save(
+        extension,
+        status=Status.ERROR,
+        is_present=False,
+        error_code="extension_source_missing",
+        error_message=f'Extension "{name}": its package is gone from {extension.path}; restore it and run '
+        "discover, or delete the extension in admin",
+        error_traceback="",
+        **NO_RELOAD_ERROR,
+    )

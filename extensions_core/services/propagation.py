@@ -22,7 +22,7 @@ from extensions_core.conf import extension_settings
 from extensions_core.configuration import effective_config
 from extensions_core.dependencies import dependency_order
 from extensions_core.exceptions import ExtensionError
-from extensions_core.loader import load_extension, unload_extension
+from extensions_core.loader import load_extension, load_extension_beside, shutdown_extension, unload_extension
 from extensions_core.manifest import Manifest
 from extensions_core.manifest.model import dependency_names
 from extensions_core.models import Extension, RegistryState
@@ -97,34 +97,57 @@ def _apply(rows: list[dict]) -> None:
     wanted = {row["name"]: row for row in rows}
     graph = {name: dependency_names(row["manifest"]) for name, row in wanted.items()}
     current = registry.snapshot()
-    stale = [name for name, revision in current.items() if wanted.get(name, {}).get("revision") != revision]
-    for name in reversed(dependency_order({name: graph.get(name, []) for name in stale})):
+    gone = [name for name in current if name not in wanted]
+    for name in reversed(dependency_order({name: graph.get(name, []) for name in gone})):
         registry_unload_here(name)
-    timeout = extension_settings().load_timeout_seconds
     for name in dependency_order(graph):
         row = wanted[name]
         failed = registry.failures.get(name)
-        if name in registry.entries:
-            _reconfigure(registry.entries[name], row)
-            continue
         # A failure is retried when the code (revision) or the configuration changes.
         if failed and failed[0] == (row["revision"], row["config_version"]):
             continue
+        loaded = registry.entries.get(name)
+        if loaded is not None and loaded.revision == row["revision"]:
+            _reconfigure(loaded, row)
+            continue
         try:
             # Validated by the process that loaded it; trusted as stored.
-            manifest = Manifest.from_document(row["manifest"])
-            loaded = load_extension(
-                manifest=manifest,
-                folder=Path(row["path"]),
-                revision=row["revision"],
-                config=effective_config(manifest, row["config"]),
-                timeout=timeout,
-            )
+            new = _load_row(row, beside=loaded)
         except ExtensionError as error:
             registry.failures[name] = ((row["revision"], row["config_version"]), error.message)
-            logger.error("Could not load in this process: %s", error.message)
+            kept = f"; revision {loaded.revision} keeps serving here" if loaded else ""
+            logger.error("Could not load in this process: %s%s", error.message, kept)
             continue
-        registry.register(replace(loaded, extension_id=row["id"], config_version=row["config_version"]))
+        if loaded is None:
+            registry.register(new)
+        else:
+            registry_swap_here(new)
+
+
+def _load_row(row: dict, *, beside: LoadedExtension | None) -> LoadedExtension:
+    """Load the extension of *row* (next to the running version *beside*, if any); raise ExtensionError."""
+    manifest = Manifest.from_document(row["manifest"])
+    arguments = dict(
+        manifest=manifest,
+        folder=Path(row["path"]),
+        revision=row["revision"],
+        config=effective_config(manifest, row["config"]),
+        timeout=extension_settings().load_timeout_seconds,
+    )
+    loaded = load_extension_beside(beside, **arguments) if beside else load_extension(**arguments)
+    return replace(loaded, extension_id=row["id"], config_version=row["config_version"])
+
+
+def registry_swap_here(new: LoadedExtension) -> str | None:
+    """Put *new* in place of the running version of its extension in this process, then shut the old one down.
+
+    Requests and runs see either version, never none. Return shutdown's warning, if any.
+    """
+    old = registry.entries.get(new.name)
+    registry.replace(new)
+    if old is None:
+        return None
+    return shutdown_extension(old, timeout=extension_settings().load_timeout_seconds)
 
 
 def _reconfigure(loaded: LoadedExtension, row: dict) -> None:

@@ -65,6 +65,26 @@ def extension_record_error(extension: Extension, error: ExtensionError) -> Exten
     )
 
 
+# The row fields of a reload error, cleared (after a successful load or reload, or an unload).
+NO_RELOAD_ERROR = {
+    "reload_error_code": "",
+    "reload_error_message": "",
+    "reload_error_traceback": "",
+    "reload_failed_at": None,
+}
+
+
+def extension_record_reload_error(extension: Extension, error: ExtensionError) -> Extension:
+    """Record why the version on disk cannot replace the running one; the status (and the running version) stay."""
+    return extension_save(
+        extension,
+        reload_error_code=error.code,
+        reload_error_message=error.message,
+        reload_error_traceback=getattr(error, "traceback", "") or "",
+        reload_failed_at=timezone.now(),
+    )
+
+
 def manifest_fields(manifest: Manifest) -> dict:
     """Return the row fields copied from a manifest."""
     return {
@@ -79,8 +99,12 @@ def manifest_fields(manifest: Manifest) -> dict:
     }
 
 
-def extension_read_manifest(extension: Extension) -> Manifest:
-    """Return the manifest on disk of *extension*; record and raise its problems."""
+def extension_manifest_on_disk(extension: Extension) -> Manifest:
+    """Return the manifest on disk of *extension*.
+
+    Raise ManifestError (naming the extension) when it does not validate,
+    ExtensionStateError when it now names another extension.
+    """
     limits = extension_settings()
     try:
         manifest = read_manifest(
@@ -88,16 +112,22 @@ def extension_read_manifest(extension: Extension) -> Manifest:
         )
     except ManifestError as error:
         if error.extension is None:
-            error = ManifestError(error.problems, extension=extension.name)
-        extension_record_error(extension, error)
-        raise error from None
+            raise ManifestError(error.problems, extension=extension.name) from None
+        raise
     if manifest.name != extension.name:
-        error = ExtensionStateError(
+        raise ExtensionStateError(
             f'extension.json in {extension.path} now names it "{manifest.name}"; '
             "run `manage.py extensions discover` to register the new name",
             extension=extension.name,
             code="extension_renamed",
         )
-        extension_record_error(extension, error)
-        raise error
     return manifest
+
+
+def extension_read_manifest(extension: Extension) -> Manifest:
+    """Return the manifest on disk of *extension*; record its problems on the row (status error) and raise them."""
+    try:
+        return extension_manifest_on_disk(extension)
+    except (ManifestError, ExtensionStateError) as error:
+        extension_record_error(extension, error)
+        raise

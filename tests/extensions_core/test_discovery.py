@@ -169,3 +169,67 @@ def test_an_entry_point_extension_loads_under_the_private_namespace(extensions_r
 
     assert type(registry.entries["packaged-extension"].instance).__module__ == "karen_extensions.packaged_extension"
     assert Extension.objects.get(name="packaged-extension").source == "entry_point"
+
+
+@pytest.mark.django_db
+def test_a_running_extension_whose_package_vanished_stops_everywhere_with_its_schedules_and_an_event(
+    shipped, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    import shutil
+
+    from django_celery_beat.models import PeriodicTask
+
+    from extensions_core.models import Event
+
+    copy = tmp_path / "shipped"
+    shutil.copytree(shipped, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [copy]}
+    extension_discover(load_new=False)
+    extension_load(name="background-task-extension")
+    enabled_before = PeriodicTask.objects.filter(name__startswith="karen:background-task-extension/", enabled=True)
+    assert enabled_before.count() == 3
+    shutil.rmtree(copy / "background-task-extension")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = extension_discover(load_new=False)
+    row = Extension.objects.get(name="background-task-extension")
+
+    assert report.missing == ["background-task-extension"]
+    assert (row.status, row.error_code, row.is_present) == ("error", "extension_source_missing", False)
+    assert "background-task-extension" not in registry.names()
+    assert not PeriodicTask.objects.filter(name__startswith="karen:background-task-extension/", enabled=True).exists()
+    assert list(Event.objects.values_list("event_type", "event_data__error_code")) == [
+        ("extension.failed", "extension_source_missing")
+    ]
+
+
+@pytest.mark.django_db
+def test_a_running_extension_whose_manifest_broke_keeps_running_and_says_why_until_it_is_fixed(
+    extensions_root, admin_client
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    folder = install_fixture(extensions_root, "valid_minimal")
+    extension_discover(load_new=False)
+    extension_load(name="valid-minimal")
+    manifest = folder / "extension.json"
+    good = manifest.read_text()
+    manifest.write_text(good.replace('"1.0.0"', '"one"'))
+
+    extension_discover()
+    row = Extension.objects.get(name="valid-minimal")
+    detail = admin_client.get("/api/extensions/valid-minimal/").json()
+    shown = StringIO()
+    call_command("extensions", "show", "valid-minimal", stdout=shown)
+    manifest.write_text(good)
+    extension_discover()
+    fixed = Extension.objects.get(name="valid-minimal")
+
+    assert (row.status, row.version, row.reload_error_code) == ("active", "1.0.0", "manifest_invalid_version")
+    assert detail["status"] == "active"
+    assert detail["last_reload_error"]["code"] == "manifest_invalid_version"
+    assert '"one"' in detail["last_reload_error"]["message"]
+    assert "Last reload failed" in shown.getvalue() and "manifest_invalid_version" in shown.getvalue()
+    assert (fixed.status, fixed.reload_error_code, fixed.last_reload_error) == ("active", "", None)

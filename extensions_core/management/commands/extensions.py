@@ -130,6 +130,11 @@ class Command(BaseCommand):
         width = max(len(field) for field in fields)
         for field in fields:
             self.stdout.write(f"{field.ljust(width)}  {data[field] if data[field] not in ('', None) else '-'}")
+        if row.last_reload_error:
+            self.stdout.write(
+                f"\nLast reload failed at {row.reload_failed_at:%Y-%m-%d %H:%M:%S} ({row.reload_error_code}); "
+                f"the running version keeps serving:\n  {row.reload_error_message}"
+            )
         endpoints = (row.manifest.get("api") or {}).get("endpoints") or []
         self.stdout.write("\nEndpoints:" if endpoints else "\nEndpoints: none")
         for endpoint in endpoints:

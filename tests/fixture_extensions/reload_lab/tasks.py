@@ -1,0 +1,5 @@
+MARK = "one"
+
+
+def work(context):
+    return {"mark": MARK}
