@@ -23,6 +23,9 @@ only, never the worker. Each run gets:
 
 Nothing here knows the database: the parent's `RunControl` answers cancels and
 takes heartbeats; the child calls the `execute` callback it was forked with.
+A run's log holds only what its task logged or printed while it ran: lines
+from anything else in the sandbox (a registry sync, another extension's
+shutdown) go to the worker's own log.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 from extensions_core.process_tree import (
@@ -74,7 +78,8 @@ HARD_LIMIT_TOLERANCE_BYTES = 4 * 2**20
 _PR_SET_PDEATHSIG = 1
 # Failures after which the sandbox's state cannot be trusted: it is replaced before the next run.
 RETIRE_AFTER = {"timeout", "memory_limit", "cpu_limit", "crashed"}
-Execute = Callable[[dict[str, Any], Callable[[], bool]], Any]
+# execute(request, is_cancelled) prepares a run (outside its log) and returns the callable that runs the task.
+Execute = Callable[[dict[str, Any], Callable[[], bool]], Callable[[], Any]]
 
 
 class Sandbox:
@@ -239,7 +244,11 @@ def _child_run(
         signal.setitimer(signal.ITIMER_REAL, timeout)
     reply: dict[str, Any]
     try:
-        value = execute(request, cancelled.is_set)
+        task = execute(request, cancelled.is_set)
+        with _window.open(request):
+            value = task()
+            sys.stdout.flush()
+            sys.stderr.flush()
         signal.setitimer(signal.ITIMER_REAL, 0)
         try:
             reply = {"kind": "result", "result": json_result(value), "cancelled": cancelled.is_set()}
@@ -254,8 +263,6 @@ def _child_run(
             reply = {"kind": "failed", "reason": reason, "error": message, "traceback": traceback.format_exc()}
     reply["cpu_seconds"] = round(_cpu_seconds_used() - usage, 6)
     reply["peak_memory_bytes"] = _peak_rss_bytes()
-    sys.stdout.flush()
-    sys.stderr.flush()
     channel.send(reply)
 
 
@@ -359,12 +366,45 @@ class _Channel:
                 view = view[written:]
 
 
+class _RunWindow:
+    """Which lines belong to the run going on in the sandbox: its task's thread's, and its task logger's."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.logger_name = ""
+
+    @contextmanager
+    def open(self, request: dict[str, Any]):
+        self.thread = threading.get_ident()
+        self.logger_name = f"karen.tasks.{request.get('extension_name')}.{request.get('task_name')}"
+        try:
+            yield
+        finally:
+            self.thread = None
+
+    def owns(self, thread: int | None, logger_name: str = "") -> bool:
+        if self.thread is None:
+            return False
+        return (
+            thread == self.thread or logger_name == self.logger_name or logger_name.startswith(self.logger_name + ".")
+        )
+
+
+_window = _RunWindow()
+
+
 class _ChannelLogHandler(logging.Handler):
-    def __init__(self, channel: _Channel) -> None:
+    """Log records of the run go to its log (through the channel); any other goes to the worker's own log."""
+
+    def __init__(self, channel: _Channel, elsewhere: logging.Handler) -> None:
         super().__init__(logging.DEBUG)
         self.channel = channel
+        self.elsewhere = elsewhere
 
     def emit(self, record: logging.LogRecord) -> None:
+        if not _window.owns(record.thread, record.name):
+            self.elsewhere.handle(record)
+            return
         try:
             self.channel.send({"kind": "log", "level": record.levelname, "message": self.format(record)})
         except Exception:  # noqa: BLE001 - a log line must never fail the task
@@ -372,14 +412,21 @@ class _ChannelLogHandler(logging.Handler):
 
 
 class _ChannelStream:
-    """sys.stdout / sys.stderr of the sandbox: complete lines become log lines."""
+    """sys.stdout / sys.stderr of the sandbox: complete lines of the run become log lines; others go to *elsewhere*."""
 
-    def __init__(self, channel: _Channel, level: str) -> None:
+    def __init__(self, channel: _Channel, level: str, elsewhere) -> None:
         self.channel = channel
         self.level = level
+        self.elsewhere = elsewhere
         self.pending = ""
 
     def write(self, text: str) -> int:
+        if not _window.owns(threading.get_ident()):
+            try:
+                self.elsewhere.write(text)
+            except (OSError, ValueError):
+                pass
+            return len(text)
         self.pending += text
         while "\n" in self.pending:
             line, self.pending = self.pending.split("\n", 1)
@@ -399,12 +446,14 @@ def _capture_output(channel: _Channel) -> None:  # pragma: no cover
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = _ChannelLogHandler(channel)
+    worker_log = logging.StreamHandler(sys.__stderr__)
+    worker_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s (sandbox %(process)d)"))
+    handler = _ChannelLogHandler(channel, worker_log)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    sys.stdout = _ChannelStream(channel, "STDOUT")
-    sys.stderr = _ChannelStream(channel, "STDERR")
+    sys.stdout = _ChannelStream(channel, "STDOUT", sys.__stdout__)
+    sys.stderr = _ChannelStream(channel, "STDERR", sys.__stderr__)
 
 
 # --- the parent's watch over one run ------------------------------------------------------------------

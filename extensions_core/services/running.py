@@ -144,15 +144,19 @@ def _request(execution: TaskExecution, function: str) -> dict[str, Any]:
     }
 
 
-def execute_in_sandbox(request: dict[str, Any], is_cancelled) -> Any:
-    """Inside the sandbox: bring its registry up to date, find the function, call it with a context."""
+def execute_in_sandbox(request: dict[str, Any], is_cancelled):
+    """Inside the sandbox: bring its registry up to date, find the function; return the call that runs the task.
+
+    What this logs (a registry sync loading or unloading extensions) is not the run's.
+    """
     connection_refresh()  # the sandbox lives for many runs: its connection may have outlived a database restart
     registry_sync()
     loaded = registry.get(request["extension_name"])
     if loaded is None:
         raise LookupError(f'extension "{request["extension_name"]}" is not loaded in the sandbox')
     function = loaded.instance.get_task_function(request["function"])
-    return function(_context_factory(request)(is_cancelled), **request["parameters"])
+    context = _context_factory(request)(is_cancelled)
+    return lambda: function(context, **request["parameters"])
 
 
 def _context_factory(request: dict[str, Any]):

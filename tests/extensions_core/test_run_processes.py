@@ -95,3 +95,56 @@ def test_a_run_without_a_limit_after_a_limited_one_gets_a_fresh_sandbox_and_the_
     assert (unlimited.status, unlimited.result["megabytes"]) == ("completed", 200), unlimited.error
     assert unlimited.result["pid"] != limited.result["pid"]  # the limited sandbox could not host it
     assert (hog.status, hog.failure_reason) == ("failed", "memory_limit")
+
+
+NOISY = """
+import logging
+import threading
+import time
+
+from extensions_core.sdk import BaseExtension
+
+logger = logging.getLogger("karen.extensions.noisy")
+
+
+class Noisy(BaseExtension):
+    def initialize(self):
+        logger.warning("noisy starting")
+        self.stopped = threading.Event()
+        threading.Thread(target=self.chatter, daemon=True).start()
+
+    def chatter(self):
+        while not self.stopped.wait(0.02):
+            logger.warning("noisy chatter")
+            print("noisy print")
+
+    def shutdown(self):
+        self.stopped.set()
+        logger.warning("noisy stopping")
+"""
+
+
+def test_a_runs_log_holds_only_its_own_lines_not_other_extensions_or_the_registry_sync(extensions_root):
+    from extensions_core.services import extension_unload
+    from tests.conftest import write_extension
+
+    install_fixture(extensions_root, "task_lab")
+    write_extension(extensions_root, "noisy", code=NOISY)
+    extension_discover(load_new=True)
+    process = start_worker(concurrency=1)  # one sandbox: it loads noisy, then unloads it between the runs
+    try:
+        first = wait_until_finished(start("task-lab", "succeed", value=21))
+        extension_unload(name="noisy")
+        time.sleep(0.5)  # past the sandbox's change-check interval: its next run starts by unloading noisy
+        second = wait_until_finished(start("task-lab", "succeed", value=2))
+    finally:
+        stop_process(process)
+
+    assert [line[1:] for line in first.log] == [
+        ["INFO", "karen.tasks.task-lab.succeed: doubling 21"],
+        ["STDOUT", "printed line"],
+    ]
+    assert [line[1:] for line in second.log] == [
+        ["INFO", "karen.tasks.task-lab.succeed: doubling 2"],
+        ["STDOUT", "printed line"],
+    ]
