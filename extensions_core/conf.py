@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "MANIFEST_MAX_BYTES": 256 * 1024,
     "MANIFEST_MAX_DEPTH": 32,
     "NAMESPACE": "karen_extensions",
+    # Where each loaded revision's code is kept (None: var/extension-code), and the largest package copied.
+    "SNAPSHOT_DIR": None,
+    "SNAPSHOT_MAX_BYTES": 100 * 2**20,
 }
 
 TYPES: dict[str, tuple[type, ...]] = {
@@ -30,6 +33,8 @@ TYPES: dict[str, tuple[type, ...]] = {
     "MANIFEST_MAX_BYTES": (int,),
     "MANIFEST_MAX_DEPTH": (int,),
     "NAMESPACE": (str,),
+    "SNAPSHOT_DIR": (str, Path, type(None)),
+    "SNAPSHOT_MAX_BYTES": (int,),
 }
 
 
@@ -46,6 +51,8 @@ class ExtensionSettings:
     manifest_max_bytes: int
     manifest_max_depth: int
     namespace: str
+    snapshot_dir: Path
+    snapshot_max_bytes: int
 
 
 def setting_problems() -> list[str]:
@@ -77,4 +84,6 @@ def extension_settings() -> ExtensionSettings:
         manifest_max_bytes=int(merged["MANIFEST_MAX_BYTES"]),
         manifest_max_depth=int(merged["MANIFEST_MAX_DEPTH"]),
         namespace=str(merged["NAMESPACE"]),
+        snapshot_dir=Path(merged["SNAPSHOT_DIR"] or Path(settings.VAR_DIR) / "extension-code"),
+        snapshot_max_bytes=int(merged["SNAPSHOT_MAX_BYTES"]),
     )

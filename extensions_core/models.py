@@ -48,6 +48,9 @@ class Extension(models.Model):
     revision = models.PositiveIntegerField(
         default=0, help_text="Bumped on every load and reload; processes re-import when it changes."
     )
+    code_digest = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the package as the current revision loaded it."
+    )
     config_version = models.PositiveIntegerField(
         default=0, help_text="Bumped on every configuration change; processes call configure() when it changes."
     )

@@ -105,3 +105,33 @@ def test_the_configured_cache_reuses_one_redis_client_in_production():
     assert cache._cache.get_client(write=True) is first
     assert cache.incr("karen-client-reuse") == 2
     cache.delete("karen-client-reuse")
+
+
+def test_loaded_code_is_kept_under_the_var_folder_unless_configured(settings, tmp_path):
+    from extensions_core.conf import extension_settings
+
+    default = extension_settings()
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "SNAPSHOT_DIR": str(tmp_path / "code"), "SNAPSHOT_MAX_BYTES": 1024}
+    configured = extension_settings()
+
+    assert default.snapshot_dir == settings.VAR_DIR / "extension-code"
+    assert default.snapshot_max_bytes == 100 * 2**20
+    assert (configured.snapshot_dir, configured.snapshot_max_bytes) == (tmp_path / "code", 1024)
+
+
+@pytest.mark.django_db
+def test_a_package_larger_than_the_snapshot_limit_is_refused_with_the_setting_to_change(settings, extensions_root):
+    from extensions_core.exceptions import ExtensionLoadError
+    from extensions_core.services import extension_discover, extension_load
+    from tests.conftest import write_extension
+
+    folder = write_extension(extensions_root, "sample-extension")
+    (folder / "data.bin").write_bytes(b"x" * 4096)
+    extension_discover(load_new=False)
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "SNAPSHOT_MAX_BYTES": 1024}
+
+    with pytest.raises(ExtensionLoadError) as caught:
+        extension_load(name="sample-extension")
+
+    assert caught.value.code == "extension_package_too_large"
+    assert "SNAPSHOT_MAX_BYTES" in caught.value.message

@@ -43,6 +43,7 @@ from extensions_core.services.records import (
     manifest_fields,
 )
 from extensions_core.services.tasks import task_definitions_sync
+from extensions_core.snapshots import snapshot_take, snapshots_prune
 
 Status = Extension.Status
 
@@ -79,9 +80,10 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
     revision = locked.revision + 1
     try:
         config = effective_config(manifest, locked.config)
+        folder, digest = snapshot_take(locked.name, revision, Path(locked.path))
         loaded = load_extension(
             manifest=manifest,
-            folder=Path(locked.path),
+            folder=folder,
             revision=revision,
             config=config,
             timeout=extension_settings().load_timeout_seconds,
@@ -100,11 +102,13 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         raise failure from error
     registry_unload_here(locked.name)
     registry.register(replace(loaded, extension_id=locked.pk, config_version=locked.config_version))
+    snapshots_prune(locked.name, keep=folder)
     task_definitions_sync(extension=locked, manifest=manifest)
     return extension_save(
         locked,
         status=Status.ACTIVE,
         revision=revision,
+        code_digest=digest,
         loaded_at=loaded.loaded_at,
         error_code="",
         error_message="",
@@ -238,7 +242,7 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
         manifest = extension_manifest_on_disk(extension)
         load_plan(extension, manifest, actor)
         _refuse_breaking_dependents(extension, manifest, actor)
-        new = _load_beside_running(extension, manifest)
+        new, digest = _load_beside_running(extension, manifest)
     except ExtensionError as error:
         if error.code not in ACTOR_CODES:
             extension_record_reload_error(extension, error)
@@ -253,6 +257,7 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
                 extension_save(
                     locked,
                     revision=new.revision,
+                    code_digest=digest,
                     loaded_at=new.loaded_at,
                     **NO_RELOAD_ERROR,
                     **manifest_fields(manifest),
@@ -267,21 +272,28 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
                 code="extension_busy",
             )
         registry_swap_here(replace(new, extension_id=locked.pk, config_version=locked.config_version))
+    snapshots_prune(name, keep=new.folder)
     return locked
 
 
-def _load_beside_running(extension: Extension, manifest: Manifest) -> LoadedExtension:
-    """Import, check and initialize the version on disk while the running one goes on; raise ExtensionError."""
+def _load_beside_running(extension: Extension, manifest: Manifest) -> tuple[LoadedExtension, str]:
+    """Import, check and initialize the version on disk while the running one goes on; raise ExtensionError.
+
+    Return the new version and the digest of its code (taken as a snapshot, which every process will load).
+    """
     running = registry.entries.get(extension.name)
-    arguments = dict(
-        manifest=manifest,
-        folder=Path(extension.path),
-        revision=extension.revision + 1,
-        config=effective_config(manifest, extension.config),
-        timeout=extension_settings().load_timeout_seconds,
-    )
+    revision = extension.revision + 1
     try:
-        return load_extension_beside(running, **arguments) if running else load_extension(**arguments)
+        folder, digest = snapshot_take(extension.name, revision, Path(extension.path))
+        arguments = dict(
+            manifest=manifest,
+            folder=folder,
+            revision=revision,
+            config=effective_config(manifest, extension.config),
+            timeout=extension_settings().load_timeout_seconds,
+        )
+        loaded = load_extension_beside(running, **arguments) if running else load_extension(**arguments)
+        return loaded, digest
     except ExtensionError:
         raise
     except Exception as error:

@@ -27,6 +27,7 @@ from extensions_core.manifest import Manifest
 from extensions_core.manifest.model import dependency_names
 from extensions_core.models import Extension, RegistryState
 from extensions_core.registry import LoadedExtension, registry
+from extensions_core.snapshots import snapshot_for
 
 logger = logging.getLogger(__name__)
 MARKER_ID = 1
@@ -83,7 +84,7 @@ def registry_sync(*, force: bool = False) -> bool:
     try:
         rows = list(
             Extension.objects.filter(status=Extension.Status.ACTIVE).values(
-                "id", "name", "revision", "config_version", "path", "manifest", "config"
+                "id", "name", "revision", "config_version", "path", "manifest", "config", "code_digest"
             )
         )
         _apply(rows)
@@ -129,7 +130,8 @@ def _load_row(row: dict, *, beside: LoadedExtension | None) -> LoadedExtension:
     manifest = Manifest.from_document(row["manifest"])
     arguments = dict(
         manifest=manifest,
-        folder=Path(row["path"]),
+        # The code this revision was loaded with, not whatever the folder holds now.
+        folder=snapshot_for(row["name"], row["revision"], row["code_digest"], Path(row["path"])),
         revision=row["revision"],
         config=effective_config(manifest, row["config"]),
         timeout=extension_settings().load_timeout_seconds,

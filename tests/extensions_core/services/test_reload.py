@@ -111,3 +111,51 @@ def test_a_good_reload_after_a_failed_one_swaps_versions_and_clears_the_error(la
     assert old.instance.stopped is True  # the old version was shut down, after the new one took over
     assert admin_client.get("/api/extensions/reload-lab/mark").json() == {"mark": "two"}
     assert task(None) == {"mark": "two"}
+
+
+def a_new_process() -> None:
+    """Forget this process's registry and modules, as a process started now would begin."""
+    import sys
+
+    from extensions_core.loader import NAMESPACE
+
+    registry.reset()
+    for module in [key for key in sys.modules if key.startswith(NAMESPACE + ".")]:
+        del sys.modules[module]
+
+
+def test_a_process_started_after_the_code_changed_on_disk_runs_the_loaded_revision(lab):
+    from extensions_core.services import registry_sync
+
+    edit(lab / "__init__.py", 'MARK = "one"', 'MARK = "two"')
+    a_new_process()
+
+    registry_sync(force=True)
+
+    assert registry.entries["reload-lab"].instance.mark == "one"
+    assert registry.entries["reload-lab"].folder != lab  # the snapshot the load took, not the folder being edited
+
+
+def test_a_machine_without_the_snapshot_refuses_code_that_changed_since_the_load(lab, settings, tmp_path):
+    from extensions_core.services import registry_sync
+
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "SNAPSHOT_DIR": str(tmp_path / "other-machine")}
+    edit(lab / "__init__.py", 'MARK = "one"', 'MARK = "two"')
+    a_new_process()
+
+    registry_sync(force=True)
+
+    assert "reload-lab" not in registry.entries
+    assert "changed on disk since" in registry.failures["reload-lab"][1]
+
+
+def test_a_machine_without_the_snapshot_copies_unchanged_code_and_runs_it(lab, settings, tmp_path):
+    from extensions_core.services import registry_sync
+
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "SNAPSHOT_DIR": str(tmp_path / "other-machine")}
+    a_new_process()
+
+    registry_sync(force=True)
+
+    assert registry.entries["reload-lab"].instance.mark == "one"
+    assert str(registry.entries["reload-lab"].folder).startswith(str(tmp_path / "other-machine"))
