@@ -42,11 +42,14 @@ class Schedule:
             step = self.interval_seconds
             return datetime.fromtimestamp((math.floor(moment.timestamp() / step) + 1) * step, UTC)
         zone = ZoneInfo(self.timezone or "UTC")
-        start, delta, _ = _crontab(self.cron).remaining_delta(moment, tz=zone)
-        due = (start + delta).astimezone(UTC)
-        if due <= moment:  # a wall-clock time repeated by a DST change: go on to the next one
-            return self.next_after(moment + timedelta(minutes=1))
-        return due
+        fields = _crontab(self.cron)
+        local = moment.astimezone(zone).replace(tzinfo=None)
+        while True:
+            local = _next_matching_minute(fields, local)
+            for fold in (0, 1):  # a wall-clock time a DST change repeats: its first instant, else its second
+                due = local.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+                if due > moment:
+                    return due
 
     def latest_at_or_before(self, moment: datetime) -> datetime | None:
         """Return the last due time at or before *moment*, or None when there was none in five years."""
@@ -84,6 +87,30 @@ def _crontab(cron: str) -> crontab:
             day_of_week=day_of_week,
         )
     return parsed
+
+
+def _next_matching_minute(fields: crontab, after: datetime) -> datetime:
+    """Return the first wall-clock minute strictly after *after* (naive, local) that *fields* match.
+
+    Celery's semantics: month, day of month and day of week must all match.
+    (Celery's own next-time arithmetic skips due times across month ends in
+    some zones, so only its field parsing is used.)
+    """
+    moment = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    limit = moment + timedelta(days=5 * 366)
+    while moment < limit:
+        if moment.month not in fields.month_of_year:
+            year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+            moment = datetime(year, month, 1)
+        elif moment.day not in fields.day_of_month or (moment.weekday() + 1) % 7 not in fields.day_of_week:
+            moment = datetime(moment.year, moment.month, moment.day) + timedelta(days=1)
+        elif moment.hour not in fields.hour:
+            moment = datetime(moment.year, moment.month, moment.day, moment.hour) + timedelta(hours=1)
+        elif moment.minute not in fields.minute:
+            moment += timedelta(minutes=1)
+        else:
+            return moment
+    raise ValueError("the schedule matches no minute within five years")
 
 
 def pending_due_times(

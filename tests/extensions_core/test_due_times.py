@@ -35,6 +35,45 @@ def test_the_next_cron_due_time_is_later_and_nothing_is_due_in_between(cron, zon
     assert latest is None or latest <= moment
 
 
+def brute_force_next(cron: str, zone: str, moment: datetime) -> datetime:
+    """Walk UTC minutes after *moment* until one whose local wall time matches (the definition, slowly)."""
+    from zoneinfo import ZoneInfo
+
+    minute_, hour_, dom, month, dow = cron.split()
+
+    def matches(field: str, value: int) -> bool:
+        for part in field.split(","):
+            base, _, step = part.partition("/")
+            low, high = (0, 59) if base == "*" else (int(base.split("-")[0]), int(base.split("-")[-1]))
+            if low <= value <= high and (value - low) % int(step or 1) == 0:
+                return True
+        return False
+
+    candidate = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while True:
+        local = candidate.astimezone(ZoneInfo(zone))
+        if (
+            matches(minute_, local.minute)
+            and matches(hour_, local.hour)
+            and matches(dom, local.day)
+            and matches(month, local.month)
+            and matches(dow, (local.weekday() + 1) % 7)
+        ):
+            return candidate
+        candidate += timedelta(minutes=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cron=st.sampled_from(["*/7 * * * *", "15,45 */3 * * *", "30 2 * * *", "0 9 * * 1-5", "5 0,12 * * *"]),
+    # Zones without daylight saving: the oracle has no rule for wall times a clock change skips or repeats.
+    zone=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Tokyo", "America/Phoenix"]),
+    moment=moments,
+)
+def test_the_next_cron_due_time_is_the_first_matching_local_minute(cron, zone, moment):
+    assert Schedule(cron=cron, timezone=zone).next_after(moment) == brute_force_next(cron, zone, moment)
+
+
 @settings(max_examples=300, deadline=None)
 @given(seconds=st.integers(min_value=1, max_value=86400 * 7), moment=moments)
 def test_interval_due_times_are_multiples_of_the_interval_since_the_epoch(seconds, moment):
@@ -111,3 +150,15 @@ FRESH = [NOW - timedelta(minutes=20), NOW - MISFIRE_GRACE / 2]
 )
 def test_misfire_policies_choose_which_pending_due_times_run(policy, pending, expected):
     assert due_times_to_run(policy, pending, NOW) == expected
+
+
+def test_a_wall_time_skipped_by_the_clock_change_runs_just_after_it_and_a_repeated_one_runs_once():
+    schedule = Schedule(cron="30 2 * * *", timezone="Europe/Paris")
+
+    skipped = schedule.next_after(datetime(2026, 3, 28, 12, tzinfo=UTC))  # 02:30 does not exist on March 29
+    repeated = schedule.next_after(datetime(2026, 10, 24, 12, tzinfo=UTC))  # 02:30 happens twice on October 25
+    after_repeated = schedule.next_after(repeated)
+
+    assert skipped == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 summer time
+    assert repeated == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # the first 02:30 (summer time)
+    assert after_repeated == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
