@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import OperationalError, connection
@@ -34,6 +36,11 @@ def terminate_this_connection() -> None:
         autocommit=True,
     ) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [backend])
+        # pg_terminate_backend only signals the backend: wait until it has said goodbye and gone.
+        deadline = time.monotonic() + 5
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]).fetchone():
+            assert time.monotonic() < deadline, "the backend did not end"
+            time.sleep(0.01)
 
 
 @postgresql_only
