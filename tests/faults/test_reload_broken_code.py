@@ -35,7 +35,7 @@ def test_a_reload_with_broken_code_keeps_every_process_serving_the_running_versi
     time.sleep(1.5)
     after = {platform.api("GET", "/api/extensions/reload-lab/mark").json()["mark"] for _ in range(20)}
 
-    assert refused.status_code in (400, 409, 422, 500) and refused.status_code != 500, refused.text
+    assert refused.status_code == 409, refused.text
     assert refused.json()["code"] == "extension_import_failed"
     assert {(answer.status_code, answer.json()["mark"]) for answer in answers} == {(200, "one")}
     assert result == {"mark": "one"}
