@@ -401,6 +401,14 @@ def lags(starts: list[float]) -> list[float]:
     return [max(0.0, later - earlier - 1.0) for earlier, later in zip(starts, starts[1:], strict=False)]
 
 
+def due_of(triggered_by: str) -> float:
+    """The due time a scheduled run names ("schedule every 1 s, due 2026-12-01 10:00:05 UTC"), as a timestamp."""
+    from datetime import UTC, datetime
+
+    stamp = triggered_by.rsplit("due ", 1)[1]
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC).timestamp()
+
+
 def beat(seconds: float) -> dict:
     from django.db import connection
 
@@ -445,17 +453,23 @@ def beat(seconds: float) -> dict:
     task_definition_override(definition=tick, changes={"is_enabled": False})
     stop(karen_beat)
     stop(worker)
-    starts = [
-        row.started_at.timestamp() for row in TaskExecution.objects.filter(task_name="tick").exclude(started_at=None)
+    # Beat fires task schedules at due times fixed by the schedule and names the due time in triggered_by:
+    # the lag is exact here (start - due), where the raw beat's can only be read from the gaps between starts.
+    karen = [
+        row.started_at.timestamp() - due_of(row.triggered_by)
+        for row in TaskExecution.objects.filter(task_name="tick").exclude(started_at=None)
     ]
-    karen = lags(starts[1:] if len(starts) > 2 else starts)
     rows = []
     summary = {}
-    for label, values in (("raw beat (static schedule)", raw), ("platform beat (task definition rows)", karen)):
+    for label, values in (
+        ("raw beat (static schedule; gaps between starts - 1 s)", raw),
+        ("platform beat (task definition rows; start - due time)", karen),
+    ):
         p50, p99 = _common.percentile(values, 0.5), _common.percentile(values, 0.99)
-        rows.append([label, len(values) + 1, _common.ms(p50), _common.ms(p99), f"p99 <= 1 s {_common.verdict(p99, 1)}"])
-        summary[label] = {"runs": len(values) + 1, "p50_ms": round(p50 * 1000, 2), "p99_ms": round(p99 * 1000, 2)}
-    print(f"\nBeat, 1 s interval for {seconds:g} s: start lag behind due time (gap between starts - 1 s)")
+        runs = len(values) + (1 if values is raw else 0)
+        rows.append([label, runs, _common.ms(p50), _common.ms(p99), f"p99 <= 1 s {_common.verdict(p99, 1)}"])
+        summary[label] = {"runs": runs, "p50_ms": round(p50 * 1000, 2), "p99_ms": round(p99 * 1000, 2)}
+    print(f"\nBeat, 1 s interval for {seconds:g} s: start lag behind due time")
     _common.table(rows, ["", "runs", "lag p50", "lag p99", "target"])
     return summary
 

@@ -1,7 +1,7 @@
 """Snapshots of extension code: every process runs exactly the code that was loaded, whatever happens on disk later.
 
-A load or reload copies the package into SNAPSHOT_DIR/<name>/<revision>-<digest>
-and imports the copy. Every process that loads that revision later (a worker
+A load or reload copies the package into SNAPSHOT_DIR/<name>/<digest> (named by
+its content) and imports the copy. Every process that loads that revision later (a worker
 started afterwards, a recycled web worker, a new sandbox) imports the same copy,
 never the folder an author may be editing: a change on disk takes effect only
 through a reload, and a reload that fails leaves every process on the running
@@ -67,12 +67,19 @@ def _failure(name: str, code: str, message: str) -> ExtensionLoadError:
 
 
 def snapshot_take(name: str, revision: int, source: Path) -> tuple[Path, str]:
-    """Copy the package in *source* as revision *revision* of *name*; return the copy's folder and digest.
+    """Keep the package in *source* as the code of revision *revision* of *name*; return its folder and digest.
 
-    Raise ExtensionLoadError when the package is too large or cannot be copied.
+    Snapshots are named by content: code already kept (a reload of unchanged
+    code, another process of this machine) is not copied again. Raise
+    ExtensionLoadError when the package is too large or cannot be copied.
     """
     limit = extension_settings().snapshot_max_bytes
+    home = _home(name)
     try:
+        existing = home / package_digest(source)[:16]
+        if existing.is_dir():
+            os.utime(existing)  # in use again: the newest are the ones kept
+            return existing, package_digest(existing)
         size = _folder_bytes(source)
         if size > limit:
             raise _failure(
@@ -81,23 +88,19 @@ def snapshot_take(name: str, revision: int, source: Path) -> tuple[Path, str]:
                 f"the package in {source} holds {size / 2**20:.1f} MB; a loaded revision is kept as a copy of "
                 f"at most {limit / 2**20:.0f} MB (EXTENSIONS['SNAPSHOT_MAX_BYTES']); move data out of it",
             )
-        home = _home(name)
         home.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{revision}-", dir=home))
         copy = staging / "package"
         shutil.copytree(source, copy, symlinks=True, ignore=_IGNORED)
+        # The copy's own digest: the source may have changed while it was copied.
         digest = package_digest(copy)
-        final = home / f"{revision}-{digest[:16]}"
-        if final.exists():
-            os.utime(final)  # in use again: the newest are the ones kept
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            try:
-                copy.rename(final)
-            except OSError:
-                if not final.exists():  # not another process that made the same snapshot meanwhile
-                    raise
-            shutil.rmtree(staging, ignore_errors=True)
+        final = home / digest[:16]
+        try:
+            copy.rename(final)
+        except OSError:
+            if not final.is_dir():  # not another process of this machine that kept the same code meanwhile
+                raise
+        shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
         raise _failure(name, "extension_snapshot_failed", f"could not copy the package in {source}: {error}") from error
     return final, digest
@@ -112,7 +115,7 @@ def snapshot_for(name: str, revision: int, digest: str, source: Path) -> Path:
     recorded digest (a row loaded before snapshots existed), *source* is taken as is.
     """
     if digest:
-        existing = _home(name) / f"{revision}-{digest[:16]}"
+        existing = _home(name) / digest[:16]
         if existing.is_dir():
             return existing
     folder, found = snapshot_take(name, revision, source)
