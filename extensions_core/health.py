@@ -80,7 +80,7 @@ def broker_health() -> dict[str, Any]:
     started = time.perf_counter()
     try:
         with app.connection_for_write() as broker:
-            broker.ensure_connection(max_retries=1, timeout=2)
+            broker.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=2)
             transport = broker.transport_cls
     except Exception as error:  # noqa: BLE001 - any broker failure means "down", with its text
         return _component("down", f"{type(error).__name__}: {error}", latency_ms=None)
@@ -168,7 +168,7 @@ def queue_depth() -> dict[str, Any]:
     queue = app.conf.task_default_queue
     try:
         with app.connection_for_read() as broker:
-            broker.ensure_connection(max_retries=1, timeout=2)
+            broker.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=2)
             declared = broker.default_channel.queue_declare(queue=queue, passive=True)
     except Exception as error:  # noqa: BLE001 - a missing queue or a down broker: reported, not raised
         return {"name": queue, "messages": None, "detail": f"{type(error).__name__}: {error}"}

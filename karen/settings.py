@@ -118,8 +118,8 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("KAREN_CACHE_PREFIX", "karen"),
             # A request must not hang on an unreachable Redis: the rate limits then count per process.
             "OPTIONS": {
-                "socket_connect_timeout": env_float("KAREN_REDIS_CONNECT_TIMEOUT_SECONDS", 1.0),
-                "socket_timeout": env_float("KAREN_REDIS_TIMEOUT_SECONDS", 1.0),
+                "socket_connect_timeout": env_float("KAREN_REDIS_CONNECT_TIMEOUT_SECONDS", 0.5),
+                "socket_timeout": env_float("KAREN_REDIS_TIMEOUT_SECONDS", 0.5),
             },
         }
     }
@@ -149,7 +149,8 @@ else:
     # Connect fast or fail fast: an enqueue during a Redis outage must not hang a request (the row stays
     # pending and the reaper sends it later). Unacked messages of a dead worker come back after an hour;
     # the reaper resends lost ones sooner, and a second delivery cannot run a task twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+    # The worst publish (a frozen host: one socket timeout, then a reconnect that times out) stays under 5 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
