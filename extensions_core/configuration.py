@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from extensions_core.exceptions import ExtensionError, ManifestProblem
 from extensions_core.manifest import Manifest
 from extensions_core.manifest.schema import json_path
+from extensions_core.validation import schema_findings
 
 
 class ConfigurationError(ExtensionError):
@@ -30,10 +29,9 @@ def effective_config(manifest: Manifest, stored: dict[str, Any]) -> dict[str, An
     """
     config = {**config_defaults(manifest), **(stored or {})}
     if manifest.settings_schema:
-        validator = Draft202012Validator(manifest.settings_schema)
         problems = [
-            ManifestProblem(json_path(error.absolute_path) or "(config)", "config_invalid_value", error.message)
-            for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+            ManifestProblem(json_path(path) or "(config)", "config_invalid_value", message)
+            for path, message in schema_findings(manifest.settings_schema, config)
         ]
         if problems:
             listed = "; ".join(str(problem) for problem in problems)

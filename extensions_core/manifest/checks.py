@@ -23,6 +23,7 @@ from extensions_core.dependencies import find_cycle
 from extensions_core.exceptions import ManifestProblem
 from extensions_core.filters import filter_problems
 from extensions_core.manifest.model import parse_dependency
+from extensions_core.validation import remote_reference_problems
 
 # Segments of /api/extensions/ that belong to the platform (DESIGN.md §4).
 RESERVED_NAMES = frozenset({"system", "background-tasks", "discover"})
@@ -307,7 +308,7 @@ def _cron_field_reason(key: str, value: str) -> str | None:
         return f"is longer than {CRON_FIELD_MAX_LENGTH[key]} characters"
     try:
         crontab(**{key: value})
-    except (ValueError, TypeError, IndexError) as error:
+    except Exception as error:  # noqa: BLE001 - Celery's parser raises its own ParseException, among others
         reason = str(error) or "is not valid"
         return reason + "; Sunday is 0" if key == "day_of_week" and "7" in value else reason
     return None
@@ -385,6 +386,9 @@ def embedded_schema_problems(schema: dict[str, Any], field: str, code: str, subj
                 f'"{field}" must be a JSON Schema with "type": "object" describing {subject}',
             )
         ]
+    remote = remote_reference_problems(schema, field=field, code=code)
+    if remote:
+        return remote
     failure = _schema_failure(json.dumps(schema, sort_keys=True))
     if failure:
         where, message = failure

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from extensions_core.exceptions import ManifestError, ManifestProblem
+from extensions_core.validation import json_problems, plain, strict_loads
 
 MANIFEST_FILENAME = "extension.json"
 _SIGNIFICANT = re.compile(r'["\\\[\]{}]')
@@ -117,7 +118,11 @@ def nesting_depth(text: str) -> int:
 
 
 def parse_json_text(text: str, *, max_depth: int) -> Any:
-    """Parse manifest JSON *text*, refusing nesting deeper than *max_depth* before parsing."""
+    """Parse manifest JSON *text* strictly, refusing nesting deeper than *max_depth* before parsing.
+
+    Raise ManifestError listing, with their paths, NaN and Infinity, numbers
+    too long to store, lone surrogates, NUL characters and keys given twice.
+    """
     depth = nesting_depth(text)
     if depth > max_depth:
         raise _refuse(
@@ -125,9 +130,13 @@ def parse_json_text(text: str, *, max_depth: int) -> Any:
             f"{MANIFEST_FILENAME} nests objects and arrays {depth} levels deep; the limit is {max_depth}",
         )
     try:
-        return json.loads(text)
+        document = strict_loads(text)
     except json.JSONDecodeError as error:
         raise _refuse(
             "manifest_invalid_json",
             f"{MANIFEST_FILENAME} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
         ) from None
+    problems = json_problems(document, code="manifest_invalid_json")
+    if problems:
+        raise ManifestError(problems)
+    return plain(document)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from extensions_core.exceptions import ExtensionError, ManifestProblem, TaskInputError
 from extensions_core.filters import filter_matches, filter_problems
 from extensions_core.models import Event, EventTrigger, Extension, TaskDefinition, TaskExecution
+from extensions_core.validation import json_storable_check
 
 logger = logging.getLogger(__name__)
 
@@ -33,26 +34,6 @@ def event_type_check(event_type: Any, *, field: str = "event_type") -> str:
             problems=(ManifestProblem(field, "invalid_event_type", message),),
         )
     return event_type
-
-
-def json_storable_check(value: Any, *, field: str) -> Any:
-    """Return *value* if every database can store it as JSON; PostgreSQL refuses the NUL character in text."""
-    if _has_nul(value):
-        message = "must not contain the NUL character (\\u0000)"
-        raise TaskInputError(
-            f"{field} {message}", code="invalid_input", problems=(ManifestProblem(field, "invalid_input", message),)
-        )
-    return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 def filter_conditions_check(conditions: Any, *, field: str = "filter_conditions") -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
 from extensions_core.broker import BrokerUnavailableError, broker_publish
 from extensions_core.database import retrying
@@ -25,6 +24,7 @@ from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStat
 from extensions_core.manifest.schema import json_path
 from extensions_core.models import Extension, TaskDefinition, TaskExecution
 from extensions_core.runner import Outcome
+from extensions_core.validation import json_storable_check, schema_findings
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +63,15 @@ def task_parameters_check(definition: TaskDefinition, parameters: Any) -> dict[s
             code="invalid_parameters",
             problems=(ManifestProblem("parameters", "invalid_parameters", "must be an object"),),
         )
-    from extensions_core.services.events import json_storable_check
-
     json_storable_check(parameters, field="parameters")
     if definition.parameters_schema:
-        validator = Draft202012Validator(definition.parameters_schema)
         problems = tuple(
             ManifestProblem(
-                "parameters" + (("." + json_path(error.absolute_path)) if error.absolute_path else ""),
+                "parameters" + (("." + json_path(path)) if path else ""),
                 "invalid_parameters",
-                error.message,
+                message,
             )
-            for error in sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+            for path, message in schema_findings(definition.parameters_schema, parameters)
         )
         if problems:
             listed = "; ".join(str(problem) for problem in problems)

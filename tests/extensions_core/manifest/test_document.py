@@ -243,3 +243,84 @@ def test_an_unterminated_string_of_escaped_quotes_is_refused_in_linear_time(tmp_
         read_manifest(folder)
 
     assert caught.value.code == "manifest_invalid_json"
+
+
+STRICT_JSON_CASES = [
+    ('"homepage": NaN', "homepage", "finite number"),
+    ('"homepage": Infinity', "homepage", "finite number"),
+    ('"homepage": -Infinity', "homepage", "finite number"),
+    ('"homepage": 1e999', "homepage", "finite number"),
+    ('"homepage": ' + "7" * 5000, "homepage", "at most 64 digits"),
+    ('"repository": "A\\u0000B"', "repository", "NUL character"),
+    ('"repository": "A\\ud800B"', "repository", "lone surrogate"),
+    ('"tags": ["ok", "bad\\udfff"]', "tags[1]", "lone surrogate"),
+    ('"settings": {"x\\u0000y": 1}', "settings.x\x00y", "NUL character"),
+    ('"license": "MIT", "license": "GPL"', "license", "given twice"),
+]
+
+
+@pytest.mark.parametrize(("insert", "field", "fragment"), STRICT_JSON_CASES)
+def test_what_strict_json_forbids_is_refused_with_its_path(tmp_path: Path, insert, field, fragment):
+    folder = extension_folder(tmp_path)
+    text = manifest_text()
+    write_manifest(folder, text[:-2] + ",\n  " + insert + "\n}")
+
+    error = refusal(folder)
+
+    matching = [problem for problem in error.problems if problem.field == field]
+    assert matching, [str(problem) for problem in error.problems]
+    assert matching[0].code == "manifest_invalid_json"
+    assert fragment in matching[0].message
+
+
+def test_every_strict_json_problem_is_reported_at_once(tmp_path: Path):
+    folder = extension_folder(tmp_path)
+    text = manifest_text()
+    write_manifest(folder, text[:-2] + ',\n  "homepage": NaN, "tags": ["\\u0000"], "license": "x", "license": "y"\n}')
+
+    error = refusal(folder)
+
+    assert {problem.field for problem in error.problems} == {"homepage", "tags[0]", "license"}
+
+
+def test_a_cron_list_with_an_empty_item_is_a_problem_not_a_crash(tmp_path: Path):
+    folder = extension_folder(tmp_path)
+    task = {"name": "tick", "function": "tick", "schedule": "1,,2 * * * *"}
+    write_manifest(folder, manifest_text(background_tasks=[task]))
+
+    error = refusal(folder)
+
+    assert [(problem.field, problem.code) for problem in error.problems] == [
+        ("background_tasks[0].schedule", "manifest_invalid_cron")
+    ]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["http://127.0.0.1:56999/schema.json", "file:///etc/passwd", "other.json#/x", "//example.com/s"],
+)
+def test_a_schema_may_only_refer_inside_itself(tmp_path: Path, reference):
+    folder = extension_folder(tmp_path)
+    parameters = {"type": "object", "properties": {"x": {"$ref": reference}}}
+    task = {"name": "tick", "function": "tick", "parameters": parameters}
+    write_manifest(folder, manifest_text(background_tasks=[task], settings={"type": "object", "$ref": reference}))
+
+    error = refusal(folder)
+
+    assert {problem.field for problem in error.problems} == {
+        "background_tasks[0].parameters.properties.x.$ref",
+        "settings.$ref",
+    }
+    assert all("may only point inside this schema" in problem.message for problem in error.problems)
+
+
+def test_a_reference_inside_the_schema_is_accepted(tmp_path: Path):
+    folder = extension_folder(tmp_path)
+    parameters = {
+        "type": "object",
+        "$defs": {"station": {"type": "string"}},
+        "properties": {"station": {"$ref": "#/$defs/station"}},
+    }
+    write_manifest(folder, manifest_text(background_tasks=[{"name": "t", "function": "t", "parameters": parameters}]))
+
+    assert read_manifest(folder).tasks[0].parameters == parameters

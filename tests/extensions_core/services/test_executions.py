@@ -217,3 +217,37 @@ def test_after_the_broker_lost_its_data_every_pending_run_is_sent_again_by_one_r
     assert first.redispatched == 3
     assert second.redispatched == 0
     assert {row.dispatch_count for row in TaskExecution.objects.filter(pk__in=[row.pk for row in executions])} == {2}
+
+
+def test_a_parameters_schema_that_refers_to_a_url_is_never_fetched(lab):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from extensions_core.services.executions import task_parameters_check
+
+    hits = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    schema = {"type": "object", "properties": {"x": {"$ref": f"http://127.0.0.1:{server.server_port}/s.json"}}}
+    task = definition("succeed")
+    TaskDefinition.objects.filter(pk=task.pk).update(parameters_schema=schema)  # as a row written before the rule
+    task.refresh_from_db()
+    try:
+        with pytest.raises(TaskInputError) as caught:
+            task_parameters_check(task, {"x": 1})
+    finally:
+        server.shutdown()
+
+    assert hits == []
+    assert "outside itself" in caught.value.message
