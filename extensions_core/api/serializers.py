@@ -204,6 +204,9 @@ class DiscoverySerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField())
     loaded = serializers.ListField(child=serializers.CharField())
     load_errors = serializers.DictField(child=serializers.CharField())
+    store_errors = serializers.DictField(
+        child=serializers.CharField(), help_text="Packages whose row the database refused; the others were kept."
+    )
 
 
 class ExtensionConfigSerializer(serializers.Serializer):

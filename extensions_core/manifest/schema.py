@@ -177,7 +177,7 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
             message += " (it is ignored)"
         yield ManifestProblem(path, code, message, is_warning=is_warning)
         return
-    if hint and validator in {"pattern", "minLength", "maxLength", "minimum", "maximum"}:
+    if hint and validator in {"pattern", "minLength", "minimum", "maximum"}:
         message = f'"{field_name}" {hint} (got {shown(error.instance)})'
     else:
         message = f'"{field_name}" {_plain(error)}'

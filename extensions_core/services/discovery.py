@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from extensions_core.conf import extension_settings
@@ -32,6 +32,7 @@ class DiscoveryReport:
     missing: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
     load_errors: dict[str, str] = field(default_factory=dict)
+    store_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[DiscoveredExtension]:
@@ -55,6 +56,7 @@ class DiscoveryReport:
             "missing": self.missing,
             "loaded": self.loaded,
             "load_errors": self.load_errors,
+            "store_errors": self.store_errors,
         }
 
 
@@ -87,11 +89,20 @@ def extension_discover(*, load_new: bool = True) -> DiscoveryReport:
                 continue
             seen.add(item.name)
             row = current.get(item.name)
-            if row is None:
-                _create(item, now, enabled=limits.auto_enable_discovered)
-                report.created.append(item.name)
-            elif _refresh(row, item, now):
-                report.updated.append(item.name)
+            try:
+                # One package's row in a savepoint of its own: a value the database refuses
+                # rolls back that package only, never the others' registration.
+                with transaction.atomic():
+                    if row is None:
+                        _create(item, now, enabled=limits.auto_enable_discovered)
+                        report.created.append(item.name)
+                    elif _refresh(row, item, now):
+                        report.updated.append(item.name)
+            except DatabaseError as error:
+                report.store_errors[item.name] = (
+                    f'Extension "{item.name}": the database refused what {item.folder} declares '
+                    f"({type(error).__name__}: {error}); it was not registered or updated".replace("\n", " ")
+                )
         for name, row in current.items():
             # Only a package whose files are gone is retired: a folder merely left
             # out of the configured roots (a typo in KAREN_EXTENSION_DIRS) keeps running.

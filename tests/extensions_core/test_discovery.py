@@ -233,3 +233,31 @@ def test_a_running_extension_whose_manifest_broke_keeps_running_and_says_why_unt
     assert '"one"' in detail["last_reload_error"]["message"]
     assert "Last reload failed" in shown.getvalue() and "manifest_invalid_version" in shown.getvalue()
     assert (fixed.status, fixed.reload_error_code, fixed.last_reload_error) == ("active", "", None)
+
+
+@pytest.mark.django_db
+@pytest.mark.needs_postgresql  # SQLite stores a value of any length; PostgreSQL refuses one past its column
+def test_a_package_the_database_refuses_never_rolls_back_the_others(extensions_root, tmp_path, settings):
+    deep = tmp_path
+    while len(str(deep)) < 1100:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    install_fixture(deep, "reloadable")
+    install_fixture(extensions_root, "valid_minimal")
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [extensions_root, deep]}
+
+    report = extension_discover(load_new=True)
+
+    assert report.created == ["valid-minimal"] and report.loaded == ["valid-minimal"]
+    assert list(report.store_errors) == ["reloadable"]
+    assert "the database refused" in report.store_errors["reloadable"]
+    assert list(Extension.objects.values_list("name", flat=True)) == ["valid-minimal"]
+
+
+def test_a_version_longer_than_its_column_is_a_manifest_problem(extensions_root):
+    write_extension(extensions_root, "long-version", version="1.0.0-" + "a" * 100)
+
+    [item] = discover_extensions(dirs=[extensions_root], **LIMITS)
+
+    assert item.error.problems[0].field == "version"
+    assert "at most 64 characters" in item.error.problems[0].message

@@ -208,6 +208,8 @@ class Command(BaseCommand):
             f"{len(report.missing)} missing, {len(report.loaded)} loaded"
         )
         self.stdout.write(summary)
+        for message in report.store_errors.values():
+            self.stderr.write(f"not stored: {message}")
         for message in report.load_errors.values():
             self.stderr.write(f"load failed: {message}")
 

@@ -59,6 +59,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Extensions: {len(report.found)} found, loaded: {active}")
         for item in report.problems:
             self.stderr.write(f"  {item.label}: {item.error.message}")
+        for message in report.store_errors.values():
+            self.stderr.write(f"  not stored: {message}")
         for message in report.load_errors.values():
             self.stderr.write(f"  load failed: {message}")
 
