@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from extensions_core.exceptions import ManifestProblem, TaskInputError
 MAX_NUMBER_DIGITS = 64
 # Deepest nesting of objects and arrays accepted in a request body (manifests have their own limit).
 MAX_REQUEST_DEPTH = 32
+_SIGNIFICANT = re.compile(r'["\\\[\]{}]')
 
 
 class InvalidNumber:
@@ -72,16 +74,44 @@ def strict_loads(text: str) -> Any:
     )
 
 
+def nesting_depth(text: str) -> int:
+    """Return the deepest nesting of objects and arrays in JSON *text*, strings ignored."""
+    # One linear pass over the characters that matter; a regex that skips whole
+    # strings backtracks quadratically on an unterminated string of escaped quotes.
+    depth = deepest = 0
+    in_string = False
+    escaped_at = -1
+    for match in _SIGNIFICANT.finditer(text):
+        position, character = match.start(), match.group()
+        if position == escaped_at:
+            continue
+        if character == "\\":
+            escaped_at = position + 1
+        elif character == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """Say why *text* cannot be stored (a NUL character, a lone surrogate), or None."""
     if "\x00" in text:
         return "must not contain the NUL character (\\u0000)"
-    if any("\ud800" <= character <= "\udfff" for character in text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return "holds a lone surrogate (like \\ud800): text must be valid Unicode"
     return None
 
@@ -108,7 +138,7 @@ def json_problems(value: Any, *, field: str = "", code: str = "invalid_input") -
 def _node_problems(path: str, node: Any, code: str) -> Iterator[ManifestProblem]:
     shown = path or "(document)"
     if isinstance(node, str):
-        message = _text_problem(node)
+        message = text_problem(node)
         if message:
             yield ManifestProblem(path, code, f'"{shown}" {message}')
     elif isinstance(node, InvalidNumber):
@@ -121,7 +151,7 @@ def _node_problems(path: str, node: Any, code: str) -> Iterator[ManifestProblem]
         yield ManifestProblem(path, code, f'"{shown}" must be a number of at most {MAX_NUMBER_DIGITS} digits')
     elif isinstance(node, dict):
         for key in node:
-            message = _text_problem(key) if isinstance(key, str) else None
+            message = text_problem(key) if isinstance(key, str) else None
             if message:
                 yield ManifestProblem(_join(path, key), code, f"the key {key!r} {message}")
         for key in getattr(node, "duplicates", ()):

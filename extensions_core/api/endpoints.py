@@ -122,6 +122,8 @@ class ExtensionEndpointView(APIView):
         if loaded is None:
             return self._not_loaded(request, name)
         method = request.method.upper()
+        if method == "HEAD":
+            method = "GET"  # answered like GET, without the body (finalize_response)
         routes = route_table.for_extension(name)
         matches = [(route, route.pattern.match(path)) for route in routes]
         candidates = [route for route, match in matches if match]
@@ -191,7 +193,15 @@ class ExtensionEndpointView(APIView):
             return result
         return Response(result)
 
-    get = post = put = patch = delete = handle
+    get = post = put = patch = delete = head = handle
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method == "HEAD" and hasattr(response, "render"):
+            response.render()
+            response["Content-Length"] = str(len(response.content))
+            response.content = b""
+        return response
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -8,6 +8,7 @@ forbidden (403), wrong state (409). Unknown exceptions stay 500s for the logs.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -95,6 +96,10 @@ def exception_handler(error: Exception, context: dict) -> Response | None:
     """DRF exception handler producing the platform's error body."""
     if isinstance(error, ExtensionError):
         return Response(error.as_dict(), status=status_of(error))
+    if isinstance(error, RequestDataTooBig):
+        from extensions_core.api.parsers import body_limit, too_large_message
+
+        return Response(error_body("request_too_large", too_large_message(body_limit())), status=413)
     if isinstance(error, Http404):
         error = exceptions.NotFound()
     elif isinstance(error, DjangoPermissionDenied):

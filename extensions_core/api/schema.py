@@ -43,6 +43,23 @@ def document_throttling(result: dict[str, Any], generator, request, public) -> d
     return result
 
 
+def document_closed_request_bodies(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: request bodies that refuse unknown keys say so (additionalProperties: false)."""
+    from extensions_core.api.serializers import NoUnknownKeys
+
+    closed = set()
+    pending = list(NoUnknownKeys.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        name = kind.__name__.removesuffix("Serializer")
+        closed |= {f"{name}Request", f"Patched{name}Request"}
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name in closed and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result
+
+
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """Document ApiTokenAuthentication as `Authorization: Token <token>`."""
 

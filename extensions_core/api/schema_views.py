@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -31,7 +36,8 @@ class SchemaView(SpectacularAPIView):
 class ExtensionSchemaView(SpectacularAPIView):
     """The OpenAPI schema of one extension alone."""
 
-    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
+    # YAML by default; JSON for ?format=json or an Accept of application/json (or the OpenAPI JSON type).
+    renderer_classes = [OpenApiYamlRenderer, OpenApiYamlRenderer2, OpenApiJsonRenderer, OpenApiJsonRenderer2]
     permission_classes = [IsAuthenticated]
 
     def handle_exception(self, exc: Exception) -> Response:

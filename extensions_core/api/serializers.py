@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from extensions_core.models import Extension
+
+
+class NoUnknownKeys:
+    """Request bodies: a key the endpoint does not take is a 400 naming it, never silently dropped."""
+
+    unknown_key_hint = ""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            accepted = sorted(name for name, field in self.fields.items() if not field.read_only)
+            # The browsable API's HTML forms add their CSRF token; it is not part of the request's content.
+            unknown = sorted(key for key in data if key not in accepted and key != "csrfmiddlewaretoken")
+            if unknown:
+                takes = ", ".join(f'"{name}"' for name in accepted)
+                raise serializers.ValidationError(
+                    {
+                        key: [f'"{key}" is not taken here (this request takes {takes}){self.unknown_key_hint}']
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -216,7 +239,7 @@ class ExtensionConfigSerializer(serializers.Serializer):
     config_version = serializers.IntegerField(read_only=True)
 
 
-class ConfigUpdateSerializer(serializers.Serializer):
+class ConfigUpdateSerializer(NoUnknownKeys, serializers.Serializer):
     config = serializers.DictField(help_text="The new configuration; validated against the settings schema.")
 
 
@@ -224,7 +247,7 @@ class ConfigUpdateSerializer(serializers.Serializer):
 NO_NUL = RegexValidator(r"^[^\x00]*$", "Null characters are not allowed.")
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenRequestSerializer(NoUnknownKeys, serializers.Serializer):
     username = serializers.CharField(validators=[NO_NUL])
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, validators=[NO_NUL])
     expires_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
@@ -333,7 +356,9 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         read_only_fields = fields
 
 
-class ExecuteSerializer(serializers.Serializer):
+class ExecuteSerializer(NoUnknownKeys, serializers.Serializer):
+    unknown_key_hint = '; a task\'s parameters go inside "parameters": {"parameters": {"name": "value"}}'
+
     parameters = serializers.DictField(required=False, default=dict, help_text="Checked against the task's schema.")
 
 
@@ -373,7 +398,7 @@ class EventSerializer(serializers.ModelSerializer):
 EVENT_TYPE_REGEX = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
 
 
-class EmitSerializer(serializers.Serializer):
+class EmitSerializer(NoUnknownKeys, serializers.Serializer):
     event_type = serializers.RegexField(
         EVENT_TYPE_REGEX, max_length=100, help_text="Dotted lowercase name, e.g. order.created."
     )
@@ -390,7 +415,7 @@ class EmitResultSerializer(EventSerializer):
         read_only_fields = fields
 
 
-class TriggerSerializer(serializers.ModelSerializer):
+class TriggerSerializer(NoUnknownKeys, serializers.ModelSerializer):
     event_type = serializers.RegexField(EVENT_TYPE_REGEX, max_length=100)
     extension_name = serializers.CharField(source="definition.extension.name", max_length=50)
     task_name = serializers.CharField(source="definition.name", max_length=100)
@@ -420,7 +445,7 @@ class TriggerSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "source", "created_by", "created_at", "updated_at"]
 
 
-class TriggerUpdateSerializer(serializers.Serializer):
+class TriggerUpdateSerializer(NoUnknownKeys, serializers.Serializer):
     event_type = serializers.RegexField(EVENT_TYPE_REGEX, max_length=100, required=False)
     filter_conditions = serializers.DictField(required=False)
     enabled = serializers.BooleanField(required=False)

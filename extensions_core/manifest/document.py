@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any
 
 from extensions_core.exceptions import ManifestError, ManifestProblem
-from extensions_core.validation import json_problems, plain, strict_loads
+from extensions_core.validation import json_problems, nesting_depth, plain, strict_loads
 
 MANIFEST_FILENAME = "extension.json"
-_SIGNIFICANT = re.compile(r'["\\\[\]{}]')
 
 
 def _refuse(code: str, message: str) -> ManifestError:
@@ -90,31 +88,6 @@ def _read_at_most(path: Path, limit: int) -> bytes:
             return handle.read(limit)
     finally:
         os.close(descriptor)
-
-
-def nesting_depth(text: str) -> int:
-    """Return the deepest nesting of objects and arrays in JSON *text*, strings ignored."""
-    # One linear pass over the characters that matter; a regex that skips whole
-    # strings backtracks quadratically on an unterminated string of escaped quotes.
-    depth = deepest = 0
-    in_string = False
-    escaped_at = -1
-    for match in _SIGNIFICANT.finditer(text):
-        position, character = match.start(), match.group()
-        if position == escaped_at:
-            continue
-        if character == "\\":
-            escaped_at = position + 1
-        elif character == '"':
-            in_string = not in_string
-        elif in_string:
-            continue
-        elif character in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
 
 
 def parse_json_text(text: str, *, max_depth: int) -> Any:

@@ -195,5 +195,5 @@ def test_json_with_a_nul_character_is_refused_naming_the_field(admin):
         f"{TASKS}/background-task-extension/manual_task/execute", {"parameters": {"message": "\x00"}}, format="json"
     )
 
-    assert emitted.status_code == 400 and emitted.json()["problems"][0]["field"] == "event_data"
-    assert executed.status_code == 400 and executed.json()["problems"][0]["field"] == "parameters"
+    assert emitted.status_code == 400 and emitted.json()["problems"][0]["field"] == "event_data.x[0]"
+    assert executed.status_code == 400 and executed.json()["problems"][0]["field"] == "parameters.message"
