@@ -13,6 +13,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
 from extensions_core.loader import run_with_timeout
 from extensions_core.models import Extension, ProcessHeartbeat
@@ -169,8 +170,14 @@ def queue_depth() -> dict[str, Any]:
     try:
         with app.connection_for_read() as broker:
             broker.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=2)
-            declared = broker.default_channel.queue_declare(queue=queue, passive=True)
-    except Exception as error:  # noqa: BLE001 - a missing queue or a down broker: reported, not raised
+            try:
+                declared = broker.default_channel.queue_declare(queue=queue, passive=True)
+            except ChannelError as error:
+                if "no queue" not in str(error).lower():
+                    raise
+                # Redis deletes a list once it is empty: a queue that does not exist holds nothing.
+                return {"name": queue, "messages": 0, "detail": "empty"}
+    except Exception as error:  # noqa: BLE001 - a down broker: reported, not raised
         return {"name": queue, "messages": None, "detail": f"{type(error).__name__}: {error}"}
     return {"name": queue, "messages": declared.message_count, "detail": ""}
 
@@ -189,9 +196,15 @@ def task_health(user) -> dict[str, Any]:
     workers = process_health(ProcessHeartbeat.Role.WORKER, "worker")
     beat = beat_health()
     queue = queue_depth()
-    healthy = workers["status"] == beat["status"] == "ok" and not stuck_running and queue["messages"] is not None
+    components = (("workers", workers), ("beat", beat))
+    problems = [f"{name}: {component['detail']}" for name, component in components if component["status"] != "ok"]
+    if stuck_running:
+        problems.append(f"{stuck_running} running execution(s) stopped beating (their worker may be gone)")
+    if queue["messages"] is None:
+        problems.append(f"the broker cannot say how many messages wait: {queue['detail']}")
     return {
-        "status": "ok" if healthy else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "workers": workers,
         "beat": beat,
         "queue": queue,

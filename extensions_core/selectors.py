@@ -151,3 +151,11 @@ def event_list_for_user(user, *, event_type: str | None = None, since=None, unti
     if until:
         rows = rows.filter(created_at__lt=until)
     return rows.order_by("-created_at", "-id")
+
+
+def task_names_visible_to(user) -> set[tuple[str, str]] | None:
+    """Return the (extension, task) names of the task definitions *user* may see; None when it may see all."""
+    visible = visible_task_ids(user)
+    if visible is None:
+        return None
+    return set(TaskDefinition.objects.filter(pk__in=visible).values_list("extension__name", "name"))

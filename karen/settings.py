@@ -202,6 +202,9 @@ REST_FRAMEWORK = {
         "extensions_core.api.throttling.AnonRateThrottle",
         "extensions_core.api.throttling.UserRateThrottle",
     ],
+    # How many proxies in front of the web processes set X-Forwarded-For: the client address is the one they saw.
+    # 0 (the default) uses the socket's address and ignores the header, which any client can forge.
+    "NUM_PROXIES": int(env_float("KAREN_TRUSTED_PROXIES", 0)),
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("KAREN_THROTTLE_ANON", "120/min"),
         "user": env_str("KAREN_THROTTLE_USER", "6000/min"),

@@ -39,6 +39,7 @@ from extensions_core.selectors import (
     execution_get_for_user,
     execution_list_for_user,
     task_definition_get_for_user,
+    task_names_visible_to,
     trigger_get_for_user,
     trigger_list_for_user,
 )
@@ -65,10 +66,10 @@ def _who(request: Request) -> str:
     return f"user {request.user.get_username()}"
 
 
-def _paginated(view: APIView, rows, serializer, ordering=("-queued_at", "-id")) -> Response:
+def _paginated(view: APIView, rows, serializer, ordering=("-queued_at", "-id"), context=None) -> Response:
     paginator = NewestFirstCursorPagination(ordering)
     page = paginator.paginate_queryset(rows, view.request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
+    return paginator.get_paginated_response(serializer(page, many=True, context=context or {}).data)
 
 
 def _runnable(request: Request, definition) -> None:
@@ -183,8 +184,10 @@ class EventEmitView(APIView):
             user=request.user,
         )
         started = [entry["execution_id"] for entry in event.triggered_tasks if entry.get("execution_id")]
-        event.started_executions = list(TaskExecution.objects.filter(pk__in=started))
-        return Response(EmitResultSerializer(event).data, status=status.HTTP_202_ACCEPTED)
+        # Only what the caller may see is named: the others are a count (triggered_elsewhere).
+        event.started_executions = list(execution_list_for_user(request.user).filter(pk__in=started))
+        context = {"visible_tasks": task_names_visible_to(request.user)}
+        return Response(EmitResultSerializer(event, context=context).data, status=status.HTTP_202_ACCEPTED)
 
 
 class EventListView(APIView):
@@ -209,7 +212,8 @@ class EventListView(APIView):
         rows = event_list_for_user(
             request.user, event_type=request.query_params.get("event_type"), since=query.validated_data.get("since")
         )
-        return _paginated(self, rows, EventSerializer, ordering=("-created_at", "-id"))
+        context = {"visible_tasks": task_names_visible_to(request.user)}
+        return _paginated(self, rows, EventSerializer, ordering=("-created_at", "-id"), context=context)
 
 
 class TriggerListView(APIView):

@@ -373,9 +373,30 @@ class ExecutionQuerySerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    """An event; the tasks it started are named only when the caller may see them (context "visible_tasks")."""
+
     event_id = serializers.UUIDField(source="id", read_only=True)
     event_data = serializers.JSONField(read_only=True)
-    triggered_tasks = serializers.JSONField(read_only=True)
+    triggered_tasks = serializers.SerializerMethodField(
+        help_text="Each started task you may see: trigger_id, extension_name, task_name, execution_id (or why not)."
+    )
+    triggered_elsewhere = serializers.SerializerMethodField(
+        help_text="How many more tasks it started that you may not see (they are not named)."
+    )
+
+    def _split(self, event) -> tuple[list[dict], int]:
+        entries = list(event.triggered_tasks or [])
+        visible = self.context.get("visible_tasks")
+        if visible is None:
+            return entries, 0
+        shown = [entry for entry in entries if (entry.get("extension_name"), entry.get("task_name")) in visible]
+        return shown, len(entries) - len(shown)
+
+    def get_triggered_tasks(self, event) -> list[dict]:
+        return self._split(event)[0]
+
+    def get_triggered_elsewhere(self, event) -> int:
+        return self._split(event)[1]
 
     class Meta:
         from extensions_core.models import Event
@@ -389,6 +410,7 @@ class EventSerializer(serializers.ModelSerializer):
             "emitted_by",
             "depth",
             "triggered_tasks",
+            "triggered_elsewhere",
             "suppressed",
             "created_at",
         ]
@@ -464,6 +486,7 @@ class TaskStatsSerializer(serializers.Serializer):
 
 class TaskHealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded"])
+    problems = serializers.ListField(child=serializers.CharField(), help_text="What is wrong when degraded.")
     workers = serializers.DictField()
     beat = serializers.DictField()
     queue = serializers.DictField(help_text="Messages waiting in the broker queue.")

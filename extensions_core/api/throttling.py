@@ -12,6 +12,7 @@ cache answers again; no request fails or waits for it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -60,6 +61,18 @@ class WindowCounters:
                     self.cache_down_until = 0.0
                 return value
         return self._local(key, ttl, now)
+
+    def peek(self, key: str) -> int:
+        """Return the counter *key* without changing it (0 when it does not exist)."""
+        now = time.monotonic()
+        if now >= self.cache_down_until:
+            try:
+                return int(cache.get(key) or 0)
+            except CACHE_ERRORS:
+                self.cache_down_until = now + CACHE_RETRY_SECONDS
+        with self.lock:
+            count, expires = self.local.get(key, (0, 0.0))
+            return count if expires > now else 0
 
     def _shared(self, key: str, ttl: float) -> int:
         try:
@@ -135,20 +148,66 @@ class LoginRateThrottle(CounterRateThrottle):
     scope = "login"
 
 
+class LoginFailures:
+    """Failed password attempts per username (rate "login"), wherever they come from.
+
+    Past the rate, that username is refused for the rest of the window, even
+    with the right password, so spreading guesses over many addresses does not
+    help. Usernames are counted by a digest of their normalised form.
+    """
+
+    scope = "login"
+
+    def _key_and_window(self, username: str) -> tuple[str, int, int, float]:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope) or ""
+        count, _, period = rate.partition("/")
+        limit, duration = (int(count), DURATIONS[period[0]]) if count and period else (0, 60)
+        digest = hashlib.sha256(username.strip().casefold().encode("utf-8", "replace")).hexdigest()[:32]
+        now = time.time()
+        return f"throttle:login-user:{digest}:{int(now // duration)}", limit, duration, duration - (now % duration)
+
+    def wait_before_next(self, username: str) -> float | None:
+        """Seconds *username* must wait before another attempt, or None when it may try now."""
+        if not username:
+            return None
+        key, limit, _, remaining = self._key_and_window(username)
+        return remaining if limit and counters.peek(key) >= limit else None
+
+    def record(self, username: str) -> None:
+        if username:
+            key, _, duration, _ = self._key_and_window(username)
+            counters.increment(key, duration + 1)
+
+
+login_failures = LoginFailures()
+
+
+def _too_many(wait: float) -> HttpResponse:
+    seconds = int(wait) + 1
+    response = HttpResponse(
+        f"Too many login attempts; try again in {seconds} seconds.", status=429, content_type="text/plain"
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 def throttle_login_view(view):
-    """Wrap a Django login view (the admin's) so password POSTs share the login rate limit."""
+    """Wrap a Django login view (the admin's): the login rate per client address and failures per username."""
 
     @wraps(view)
     def throttled(request, *args, **kwargs):
-        if request.method == "POST":
-            throttle = LoginRateThrottle()
-            if not throttle.allow_request(request, None):
-                wait = int(throttle.wait() or 60)
-                response = HttpResponse(
-                    f"Too many login attempts; try again in {wait} seconds.", status=429, content_type="text/plain"
-                )
-                response["Retry-After"] = str(wait)
-                return response
-        return view(request, *args, **kwargs)
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        throttle = LoginRateThrottle()
+        if not throttle.allow_request(request, None):
+            return _too_many(throttle.wait() or 60)
+        username = str(request.POST.get("username", ""))
+        wait = login_failures.wait_before_next(username)
+        if wait is not None:
+            return _too_many(wait)
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:  # the form came back: the password was refused (success redirects)
+            login_failures.record(username)
+        return response
 
     return throttled

@@ -7,7 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.models import AuthToken
 from rest_framework import status, viewsets
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +28,7 @@ from extensions_core.api.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
-from extensions_core.api.throttling import LoginRateThrottle
+from extensions_core.api.throttling import LoginRateThrottle, login_failures
 from extensions_core.configuration import effective_config
 from extensions_core.health import extension_health, system_health, system_stats
 from extensions_core.manifest import Manifest
@@ -285,8 +285,13 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         body = TokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = authenticate(request, username=body.validated_data["username"], password=body.validated_data["password"])
+        username = body.validated_data["username"]
+        wait = login_failures.wait_before_next(username)
+        if wait is not None:
+            raise Throttled(wait=wait, detail="Too many failed attempts for this username; try again later.")
+        user = authenticate(request, username=username, password=body.validated_data["password"])
         if user is None or not user.is_active:
+            login_failures.record(username)
             raise AuthenticationFailed("Wrong username or password.")
         instance, token = AuthToken.objects.create(
             user, expiry=timezone.timedelta(days=body.validated_data["expires_days"])

@@ -265,3 +265,74 @@ def test_password_attempts_stay_limited_while_the_cache_is_unreachable(alice, se
     codes = [client.post("/api/auth/token", {"username": "alice", "password": "wrong"}).status_code for _ in range(3)]
 
     assert codes == [401, 401, 429]
+
+
+def login_rate(settings, rate: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": rate},
+    }
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_login_limit(alice, settings):
+    cache.clear()
+    login_rate(settings, "3/min")
+    client = APIClient()
+
+    codes = [
+        client.post(
+            "/api/auth/token", {"username": "alice", "password": "wrong"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}"
+        ).status_code
+        for attempt in range(5)
+    ]
+
+    assert codes == [401, 401, 401, 429, 429]
+
+
+def test_the_admin_login_ignores_a_forged_forwarded_for_header(alice, client, settings):
+    cache.clear()
+    login_rate(settings, "2/min")
+
+    codes = [
+        client.post(
+            "/admin/login/", {"username": "alice", "password": "wrong"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{attempt}"
+        ).status_code
+        for attempt in range(4)
+    ]
+
+    assert codes == [200, 200, 429, 429]
+
+
+def test_failures_are_counted_per_username_across_addresses_and_shared_by_admin_and_token(alice, client, settings):
+    cache.clear()
+    login_rate(settings, "3/min")
+    api = APIClient()
+    guess = {"username": "alice", "password": "wrong"}
+
+    first = [api.post("/api/auth/token", guess, REMOTE_ADDR=f"10.0.1.{n}").status_code for n in range(2)]
+    admin = client.post("/admin/login/", guess, REMOTE_ADDR="10.0.2.1").status_code
+    blocked = api.post(
+        "/api/auth/token", {"username": "alice", "password": "correct horse battery staple"}, REMOTE_ADDR="10.0.3.1"
+    )
+    other_user = api.post("/api/auth/token", {"username": "bob", "password": "x"}, REMOTE_ADDR="10.0.4.1")
+
+    assert first == [401, 401] and admin == 200
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) > 0
+    assert other_user.status_code == 401
+
+
+def test_behind_a_declared_proxy_the_forwarded_address_is_the_client(alice, settings):
+    cache.clear()
+    login_rate(settings, "2/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = APIClient()
+
+    # Through one trusted proxy, two different clients each get their own allowance.
+    codes = [
+        client.post(
+            "/api/auth/token", {"username": f"u{n}", "password": "x"}, HTTP_X_FORWARDED_FOR=f"203.0.113.{n % 2}"
+        ).status_code
+        for n in range(4)
+    ]
+
+    assert codes == [401, 401, 401, 401]

@@ -197,3 +197,26 @@ def test_json_with_a_nul_character_is_refused_naming_the_field(admin):
 
     assert emitted.status_code == 400 and emitted.json()["problems"][0]["field"] == "event_data.x[0]"
     assert executed.status_code == 400 and executed.json()["problems"][0]["field"] == "parameters.message"
+
+
+def test_an_idle_healthy_platform_with_an_empty_queue_is_ok(admin):
+    from django.conf import settings as django_settings
+    from django.utils import timezone
+
+    from extensions_core.services.heartbeats import process_heartbeat
+    from extensions_core.services.leases import BEAT_LEASE, lease_acquire
+
+    now = timezone.now()
+    process_heartbeat(role="worker", hostname="host", pid=1, started_at=now)
+    process_heartbeat(role="beat", hostname="host", pid=2, started_at=now)
+    lease_acquire(name=BEAT_LEASE, holder="host:2", ttl_seconds=30)
+    on_redis = django_settings.CELERY_BROKER_URL.startswith("redis")
+    if on_redis:
+        import redis
+
+        redis.Redis.from_url(django_settings.CELERY_BROKER_URL).delete("celery")  # Redis drops an emptied list
+
+    health = admin.get(f"{TASKS}/health").json()
+
+    assert (health["status"], health["problems"]) == ("ok", []), health
+    assert health["queue"]["messages"] == 0 if on_redis else isinstance(health["queue"]["messages"], int)
