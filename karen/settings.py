@@ -36,6 +36,24 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Served over HTTPS (directly, or behind a proxy that terminates TLS) ----------------------------------
+# KAREN_TLS=true turns on what `check --deploy` asks for; each part can be set on its own.
+TLS = env_bool("KAREN_TLS", False)
+SESSION_COOKIE_SECURE = env_bool("KAREN_SECURE_COOKIES", TLS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("KAREN_SSL_REDIRECT", TLS)
+SECURE_HSTS_SECONDS = int(env_float("KAREN_HSTS_SECONDS", 31_536_000 if TLS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("KAREN_HSTS_INCLUDE_SUBDOMAINS", TLS)
+SECURE_HSTS_PRELOAD = env_bool("KAREN_HSTS_PRELOAD", TLS)
+# The header a TLS-terminating proxy sets to say the client used HTTPS, e.g. X-Forwarded-Proto. Set it only
+# when the proxy always sets (or strips) it: a client could otherwise claim HTTPS.
+_PROXY_SSL_HEADER = env_str("KAREN_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -49,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "django_celery_beat",
+    "csp",
     "extensions_core",
 ]
 
@@ -62,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "extensions_core.middleware.RegistrySyncMiddleware",
 ]
 
@@ -243,6 +263,25 @@ SPECTACULAR_SETTINGS = {
         "TriggerSourceEnum": "extensions_core.models.EventTrigger.Source",
         "TaskHealthStatusEnum": ["ok", "degraded"],
     },
+}
+
+# --- Content-Security-Policy (django-csp): every page, the admin and the API docs included ---------------
+# Scripts only from this site (the admin, the browsable API, Swagger UI and Redoc load theirs as files; none
+# comes from a CDN); inline style attributes are allowed (the admin and Swagger UI use them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # --- Static files, i18n -------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -135,3 +136,46 @@ def test_a_package_larger_than_the_snapshot_limit_is_refused_with_the_setting_to
 
     assert caught.value.code == "extension_package_too_large"
     assert "SNAPSHOT_MAX_BYTES" in caught.value.message
+
+
+PRODUCTION_PROFILE = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 40 + "-documented-production-profile-" + "z" * 20,
+    "ALLOWED_HOSTS": "karen.example.com",
+    "KAREN_TLS": "true",
+    "KAREN_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+}
+
+
+def test_the_documented_production_profile_passes_check_deploy_without_a_warning(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "KAREN_VAR_DIR": str(tmp_path / "var"),
+        "KAREN_ENTRY_POINTS": "false",
+        **PRODUCTION_PROFILE,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_without_tls_the_deploy_check_says_what_to_set(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "KAREN_VAR_DIR": str(tmp_path / "var"),
+           **{**PRODUCTION_PROFILE, "KAREN_TLS": "false"}}  # fmt: skip
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert {"security.W004", "security.W008", "security.W012", "security.W016"} <= set(
+        re.findall(r"security\.W\d{3}", result.stderr + result.stdout)
+    )
