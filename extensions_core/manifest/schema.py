@@ -177,7 +177,9 @@ def _problems_of(error: ValidationError) -> Iterator[ManifestProblem]:
             message += " (it is ignored)"
         yield ManifestProblem(path, code, message, is_warning=is_warning)
         return
-    if hint and validator in {"pattern", "minLength", "minimum", "maximum"}:
+    if hint and validator == "maxLength":
+        message = f'"{field_name}" {hint} (got {len(str(error.instance))} characters, at most {error.validator_value})'
+    elif hint and validator in {"pattern", "minLength", "minimum", "maximum"}:
         message = f'"{field_name}" {hint} (got {shown(error.instance)})'
     else:
         message = f'"{field_name}" {_plain(error)}'

@@ -260,4 +260,4 @@ def test_a_version_longer_than_its_column_is_a_manifest_problem(extensions_root)
     [item] = discover_extensions(dirs=[extensions_root], **LIMITS)
 
     assert item.error.problems[0].field == "version"
-    assert "at most 64 characters" in item.error.problems[0].message
+    assert "(got 106 characters, at most 64)" in item.error.problems[0].message
