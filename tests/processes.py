@@ -74,33 +74,39 @@ def start_follower(seconds: float = 60, **extra: str) -> tuple[subprocess.Popen,
     return process, LineReader(process)
 
 
-def start_worker(concurrency: int = 2, **extra: str) -> subprocess.Popen:
-    """Start a real Celery worker (prefork) on the test database and the configured broker."""
+def worker_command(concurrency: int = 2, prefix: str = "test") -> list[str]:
+    """The command line of a real Celery worker (prefork) of the platform."""
     import uuid
 
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "karen",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "WARNING",
-            "-n",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=process_environment(**extra),
-    )
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "karen",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "WARNING",
+        "-n",
+        f"{prefix}-{uuid.uuid4().hex[:8]}@%h",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+# A real Celery beat with the platform's scheduler, waking at least every second.
+BEAT_COMMAND = [sys.executable, "-m", "celery", "-A", "karen", "beat", "--loglevel", "WARNING", "--max-interval", "1",
+                "--schedule", "/dev/null"]  # fmt: skip
+
+
+def start_worker(concurrency: int = 2, **extra: str) -> subprocess.Popen:
+    """Start a real Celery worker (prefork) on the test database and the configured broker."""
+    return subprocess.Popen(worker_command(concurrency), cwd=ROOT, env=process_environment(**extra))
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
@@ -115,21 +121,4 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
 
 def start_beat(**extra: str) -> subprocess.Popen:
     """Start a real Celery beat with the platform's database scheduler, waking at least every second."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "karen",
-            "beat",
-            "--loglevel",
-            "WARNING",
-            "--max-interval",
-            "1",
-            "--schedule",
-            "/dev/null",
-        ],
-        cwd=ROOT,
-        env=process_environment(**extra),
-    )
+    return subprocess.Popen(BEAT_COMMAND, cwd=ROOT, env=process_environment(**extra))

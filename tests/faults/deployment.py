@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import requests
 
+from tests.processes import BEAT_COMMAND, worker_command
 from tests.servers import PrivatePostgres, PrivateRedis, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,49 +113,10 @@ class Deployment:
         return process
 
     def start_worker(self, concurrency: int = 2, **extra: str) -> subprocess.Popen:
-        return self._spawn(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "karen",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"fault-{uuid.uuid4().hex[:8]}@%h",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            "worker.log",
-            **extra,
-        )
+        return self._spawn(worker_command(concurrency, prefix="fault"), "worker.log", **extra)
 
     def start_beat(self, **extra: str) -> subprocess.Popen:
-        return self._spawn(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "karen",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--max-interval",
-                "1",
-                "--schedule",
-                "/dev/null",
-            ],
-            "beat.log",
-            **extra,
-        )
+        return self._spawn(BEAT_COMMAND, "beat.log", **extra)
 
     def start_web(self) -> subprocess.Popen:
         self.web_port = free_port()
@@ -225,6 +187,14 @@ class Deployment:
         )
         keys = ("id", "task_name", "status", "failure_reason", "trigger_type", "error", "triggered_by")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def wait_all_terminal(self, ids: list[str], timeout: float) -> float:
+        """Wait until every execution of *ids* has ended; return the seconds it took."""
+        return self.wait_until(
+            lambda: all(row["status"] in TERMINAL for row in self.executions("id = ANY(%s::uuid[])", (ids,))),
+            timeout,
+            "every run terminal",
+        )
 
     def wait_until(self, predicate, timeout: float, what: str, interval: float = 0.2) -> float:
         """Poll *predicate* until true; return the seconds it took; fail with *what* after *timeout*."""

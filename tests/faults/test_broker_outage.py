@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.faults.deployment import TERMINAL, execution_ids
+from tests.faults.deployment import execution_ids
 
 pytestmark = pytest.mark.slow
 
@@ -98,11 +98,7 @@ def test_a_redis_outage_gives_no_5xx_no_slow_request_and_every_run_completes_onc
         back = time.monotonic()
         time.sleep(2)
     ids = before + traffic.executed
-    platform.wait_until(
-        lambda: all(row["status"] in TERMINAL for row in platform.executions("id = ANY(%s::uuid[])", (ids,))),
-        90,
-        "every run terminal",
-    )
+    platform.wait_all_terminal(ids, 90)
     settled_seconds = time.monotonic() - back
     rows = platform.executions("id = ANY(%s::uuid[])", (ids,))
     firsts, duplicates = platform.effects_of()

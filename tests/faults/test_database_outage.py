@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.faults.conftest import TEMPLATE, migrated_postgres
-from tests.faults.deployment import TERMINAL, Deployment, execution_ids
+from tests.faults.deployment import Deployment, execution_ids
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +48,7 @@ def test_a_postgresql_restart_during_runs_loses_nothing_and_runs_nothing_twice(p
 
     own_postgres.restart("fast")
     restarted = time.monotonic()
-    platform.wait_until(
-        lambda: all(row["status"] in TERMINAL for row in platform.executions("id = ANY(%s::uuid[])", (ids,))),
-        180,
-        "every run terminal",
-    )
+    platform.wait_all_terminal(ids, 180)
     recovered_seconds = time.monotonic() - restarted
     rows = platform.executions("id = ANY(%s::uuid[])", (ids,))
     firsts, duplicates = platform.effects_of()
@@ -85,11 +81,7 @@ def test_a_database_outage_longer_than_the_silence_window_records_no_run_as_lost
     time.sleep(25)  # longer than the 20 s after which a silent run counts as lost
     own_postgres.start()
     started = time.monotonic()
-    platform.wait_until(
-        lambda: all(row["status"] in TERMINAL for row in platform.executions("id = ANY(%s::uuid[])", (ids,))),
-        180,
-        "every run terminal",
-    )
+    platform.wait_all_terminal(ids, 180)
     recovered_seconds = time.monotonic() - started
     rows = platform.executions("id = ANY(%s::uuid[])", (ids,))
     firsts, duplicates = platform.effects_of()

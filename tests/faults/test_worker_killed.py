@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from tests.faults.deployment import TERMINAL, execution_ids
+from tests.faults.deployment import execution_ids
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +47,7 @@ def test_a_killed_worker_leaves_every_run_terminal_once_and_no_process_behind(de
     worker.wait(timeout=10)
     killed = time.monotonic()
     platform.start_worker(concurrency=2)
-    platform.wait_until(
-        lambda: all(row["status"] in TERMINAL for row in platform.executions("id = ANY(%s::uuid[])", (ids,))),
-        120,
-        "every run terminal",
-    )
+    platform.wait_all_terminal(ids, 120)
     settled_seconds = time.monotonic() - killed
     rows = {str(row["id"]): row for row in platform.executions("id = ANY(%s::uuid[])", (ids,))}
     firsts, duplicates = platform.effects_of()
