@@ -76,10 +76,11 @@ def snapshot_take(name: str, revision: int, source: Path) -> tuple[Path, str]:
     limit = extension_settings().snapshot_max_bytes
     home = _home(name)
     try:
-        existing = home / package_digest(source)[:16]
+        digest = package_digest(source)
+        existing = home / digest[:16]
         if existing.is_dir():
             os.utime(existing)  # in use again: the newest are the ones kept
-            return existing, package_digest(existing)
+            return existing, digest
         size = _folder_bytes(source)
         if size > limit:
             raise _failure(
