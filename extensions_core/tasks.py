@@ -14,7 +14,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.core.cache import cache
 
-from extensions_core.database import connection_refresh, retrying
+from extensions_core.database import retrying
 from extensions_core.registry import registry
 from extensions_core.services import registry_sync
 from extensions_core.services.executions import execution_start_scheduled
@@ -30,8 +30,7 @@ class ExtensionAwareTask(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Celery's Django fixup keeps the connection for many tasks and never checks it: a database
-        # restart would fail every later task of this process. Check it (cheaply) before each task.
-        connection_refresh()
+        # restart would fail every later task of this process. retrying() checks it (cheaply) first.
         retrying(registry_sync, what="Registry sync before a task", for_seconds=DATABASE_WAIT_SECONDS)
         return super().__call__(*args, **kwargs)
 

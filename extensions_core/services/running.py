@@ -66,7 +66,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             Outcome(
                 status="failed",
                 failure_reason=Reason.EXTENSION_UNAVAILABLE,
-                error=f'extension "{execution.extension_name}" is not loaded in worker {worker_name()}',
+                error=f'extension "{execution.extension_name}" is not loaded in worker {worker}',
             ),
         )
         return execution
