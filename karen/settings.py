@@ -152,7 +152,9 @@ else:
         }
     }
 
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# The filesystem transport ignores the host, but kombu warns "No hostname was supplied" on every connection
+# it clones from a URL without one (each publish, each worker and beat start): name the host it assumes anyway.
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, install_fixture
 
 PRINT_SETTINGS = """
 import json, django
@@ -52,7 +52,7 @@ def test_with_no_environment_the_platform_is_embedded(tmp_path):
 
     assert effective["engine"] == "django.db.backends.sqlite3"
     assert effective["journal_mode"] == "wal"
-    assert effective["broker"] == "filesystem://"
+    assert effective["broker"] == "filesystem://localhost/"
     assert effective["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert effective["debug"] is False
     assert effective["dirs"] == [str(ROOT / "extensions")]
@@ -74,6 +74,24 @@ def test_database_url_and_redis_url_select_the_production_stack(tmp_path):
     assert effective["dirs"] == [str(ROOT / "extensions"), "/opt/more"]
 
 
+def test_embedded_commands_that_publish_print_no_broker_warning(tmp_path):
+    extensions = tmp_path / "extensions"
+    install_fixture(extensions, "tasks_functions")
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(KAREN_VAR_DIR=str(tmp_path / "var"), KAREN_EXTENSION_DIRS=str(extensions), KAREN_ENTRY_POINTS="false")
+    commands = [["migrate"], ["extensions", "discover"], ["tasks", "run", "tasks-functions", "bare"], ["tasks", "list"]]
+
+    results = [
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True)
+        for command in commands
+    ]
+
+    assert [result.returncode for result in results] == [0, 0, 0, 0], [result.stderr for result in results]
+    assert "pending" in results[2].stdout
+    warned = [line for result in results for line in result.stderr.splitlines() if "No hostname was supplied" in line]
+    assert warned == []
+
+
 def test_a_bad_boolean_in_the_environment_names_the_variable(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as caught:
         settings_in_subprocess(tmp_path, DEBUG="maybe")
@@ -89,7 +107,7 @@ def test_this_run_uses_the_stack_its_environment_asks_for():
         assert settings.CELERY_BROKER_URL.startswith("redis://")
     else:
         assert connection.vendor == "sqlite"
-        assert settings.CELERY_BROKER_URL == "filesystem://"
+        assert settings.CELERY_BROKER_URL == "filesystem://localhost/"
     cache.set("karen-test-key", {"stack": connection.vendor}, 30)
     assert cache.get("karen-test-key") == {"stack": connection.vendor}
 
