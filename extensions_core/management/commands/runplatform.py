@@ -1,7 +1,8 @@
 """`manage.py runplatform`: the whole platform in the foreground (web, worker, beat), stopped together by Ctrl-C.
 
 Before starting it migrates, collects static files, discovers the extensions
-and, on first run, creates an admin account whose login it prints.
+and, on first run, creates an admin account whose login it prints. Running and
+stopping the processes is `extensions_core.supervisor`'s job.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from honcho.manager import Manager
 
 from extensions_core.services import extension_discover
+from extensions_core.supervisor import ProcessSpec, Supervisor
 
 ADMIN_USERNAME = "admin"
 
@@ -35,6 +36,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
         parser.add_argument("--prepare-only", action="store_true", help="Prepare, print the login, and exit.")
+        parser.add_argument(
+            "--stop-timeout",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="On Ctrl-C, how long each process may take to stop cleanly before it is killed (default 30).",
+        )
 
     def handle(self, *args, **options) -> None:
         self.prepare()
@@ -79,28 +87,21 @@ class Command(BaseCommand):
         return f"{ADMIN_USERNAME} / {password}  (first run: account created; also kept in {password_file})"
 
     def run(self, options) -> int:
-        python = sys.executable
-        manager = Manager()
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        manager.add_process(
-            "web",
-            f"{python} -m gunicorn karen.wsgi:application --bind {options['host']}:{options['port']} "
-            f"--workers {options['web_workers']} --graceful-timeout 5 --access-logfile -",
-            env=environment,
-        )
+        """Run web, worker and beat until Ctrl-C (SIGINT) or SIGTERM; return the exit code."""
+        celery = [sys.executable, "-m", "celery", "-A", "karen"]
+        web = [sys.executable, "-m", "gunicorn", "karen.wsgi:application", "--access-logfile", "-"]
+        web += ["--bind", f"{options['host']}:{options['port']}", "--workers", str(options["web_workers"])]
+        specs = [ProcessSpec("web", (*web, "--graceful-timeout", "5"))]
         if not options["no_worker"]:
-            manager.add_process(
-                "worker",
-                f"{python} -m celery -A karen worker --loglevel INFO -n worker-{os.getpid()}@%h "
-                f"--concurrency {options['worker_concurrency']}",
-                env=environment,
-            )
+            worker = [*celery, "worker", "--loglevel", "INFO", "-n", f"worker-{os.getpid()}@%h"]
+            specs.append(ProcessSpec("worker", (*worker, "--concurrency", str(options["worker_concurrency"]))))
         if not options["no_beat"]:
             schedule = settings.VAR_DIR / "celerybeat-schedule"
-            manager.add_process(
-                "beat",
-                f"{python} -m celery -A karen beat --loglevel INFO --schedule {schedule}",
-                env=environment,
-            )
-        manager.loop()
-        return manager.returncode or 0
+            specs.append(ProcessSpec("beat", (*celery, "beat", "--loglevel", "INFO", "--schedule", str(schedule))))
+        supervisor = Supervisor(
+            specs,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            output=sys.stdout,
+            stop_timeout_seconds=options["stop_timeout"],
+        )
+        return supervisor.run()
