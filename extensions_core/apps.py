@@ -1,11 +1,13 @@
-"""App configuration: wiring only (system checks); never queries the database."""
+"""App configuration: wiring only (system checks, the admin site's class); never queries the database."""
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class ExtensionsCoreConfig(AppConfig):
     name = "extensions_core"
     verbose_name = "Extensions"
+    default = True
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -13,3 +15,10 @@ class ExtensionsCoreConfig(AppConfig):
         from extensions_core.permissions import connect_access_signals
 
         connect_access_signals()
+
+
+class ControlRoomAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the control room as its site (the dashboard is the admin index)."""
+
+    default = False
+    default_site = "extensions_core.admin_site.ControlRoomSite"

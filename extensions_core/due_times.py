@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab
+from cron_descriptor import ExpressionDescriptor, Options
 
 # At most this many missed due times are run under the run_all policy (the newest ones).
 MAX_MISSED_RUNS = 100
@@ -66,10 +67,37 @@ class Schedule:
                 return latest
         return None
 
+    def in_words(self) -> str:
+        """Say when the schedule is due, for a person ("At 03:00 AM, only on Monday (Europe/Paris)")."""
+        if self.interval_seconds:
+            return f"Every {_duration_in_words(self.interval_seconds)}"
+        options = Options()
+        options.use_24hour_time_format = True
+        words = ExpressionDescriptor(self.cron, options).get_description()
+        return f"{words} ({self.timezone or 'UTC'} time)"
+
+    def upcoming(self, moment: datetime, count: int = 5) -> list[datetime]:
+        """Return the next *count* due times after *moment*, in the schedule's time zone."""
+        zone = ZoneInfo(self.timezone or "UTC")
+        times, due = [], moment
+        for _ in range(count):
+            due = self.next_after(due)
+            times.append(due.astimezone(zone))
+        return times
+
     def describe(self) -> str:
         if self.interval_seconds:
             return f"every {self.interval_seconds} s"
         return f"{self.cron}" + (f" ({self.timezone})" if self.timezone and self.timezone != "UTC" else "")
+
+
+def _duration_in_words(seconds: int) -> str:
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount} {unit}" + ("s" if amount != 1 else ""))
+    return " ".join(parts) if parts != ["1 second"] else "second"
 
 
 _crontabs: dict[str, crontab] = {}

@@ -158,3 +158,9 @@ class TaskInputError(ExtensionError):
     """Parameters, event data, a filter or a schedule are not acceptable (400); `problems` says where."""
 
     code = "invalid_input"
+
+
+class DashboardLayoutError(ExtensionError):
+    """A change of a viewer's dashboard layout names a widget they do not have, or an unknown action."""
+
+    code = "dashboard_layout_invalid"

@@ -241,7 +241,7 @@ def task_stats(user, *, since=None) -> dict[str, Any]:
             state: by_status.get(state, 0) for state in ("pending", "running", "completed", "failed", "cancelled")
         },
         "success_rate": _rate(by_status.get("completed", 0), by_status.get("failed", 0)),
-        "duration_seconds": _duration_percentiles(rows.filter(duration_seconds__isnull=False)),
+        "duration_seconds": duration_percentiles(rows.filter(duration_seconds__isnull=False)),
         "by_extension": per_extension,
     }
 
@@ -250,7 +250,7 @@ def _rate(completed: int, failed: int) -> float | None:
     return round(completed / (completed + failed), 4) if completed + failed else None
 
 
-def _duration_percentiles(rows) -> dict[str, float | None]:
+def duration_percentiles(rows) -> dict[str, float | None]:
     """p50/p95/p99/max: computed by PostgreSQL itself there; in Python on SQLite (the embedded, small case)."""
     keys = ("p50", "p95", "p99", "max")
     if connection.vendor == "postgresql":

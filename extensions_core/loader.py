@@ -209,8 +209,12 @@ def extension_class(module: Any, manifest: Manifest) -> type[BaseExtension]:
     return candidates[0]
 
 
-def check_contributions(instance: BaseExtension, manifest: Manifest) -> None:
-    """Refuse undeclared routes, declared routes without a view, and unresolvable task functions."""
+def check_contributions(instance: BaseExtension, manifest: Manifest, folder: Path | None = None) -> None:
+    """Refuse undeclared routes, declared routes without a view, and unresolvable task functions.
+
+    With the package *folder*, also undeclared @page/@widget methods and pages
+    or widgets whose template file is missing.
+    """
     declared = {(endpoint.path, method) for endpoint in manifest.endpoints for method in endpoint.methods}
     try:
         routes = instance.get_routes()
@@ -239,6 +243,8 @@ def check_contributions(instance: BaseExtension, manifest: Manifest) -> None:
             extension=manifest.name,
             code="extension_route_missing",
         )
+    if folder is not None:
+        check_ui_contributions(instance, manifest, folder)
     for task in manifest.tasks:
         try:
             instance.get_task_function(task.function)
@@ -249,6 +255,38 @@ def check_contributions(instance: BaseExtension, manifest: Manifest) -> None:
                 f'task "{task.name}": function "{task.function}" cannot be resolved: {error}',
                 error,
             ) from error
+
+
+def check_ui_contributions(instance: BaseExtension, manifest: Manifest, folder: Path) -> None:
+    """Refuse @page/@widget methods the manifest does not declare, and declared ones without a template file."""
+    kinds = (
+        ("page", "ui.control_room_pages or ui.admin_pages", {p.path: p for p in manifest.pages}, instance.get_pages),
+        ("widget", "ui.dashboard_widgets", {w.name: w for w in manifest.widgets}, instance.get_widgets),
+    )
+    for kind, where, declared, marked in kinds:
+        try:
+            provided = marked()
+        except Exception as error:
+            raise _failure(
+                manifest.name, "extension_ui_failed", f"listing its @{kind} methods raised {error!r}", error
+            ) from error
+        undeclared = sorted(set(provided) - set(declared))
+        if undeclared:
+            raise ExtensionLoadError(
+                f"provides @{kind} methods for {', '.join(undeclared)}, which its manifest does not declare; "
+                f"declare each in {where}, or remove the @{kind}",
+                extension=manifest.name,
+                code="extension_undeclared_ui",
+            )
+        for key, item in declared.items():
+            template = (folder / item.template_path).resolve()
+            if not template.is_relative_to(folder.resolve()) or not template.is_file():
+                raise ExtensionLoadError(
+                    f'{kind} "{key}": its template {item.template_path} is not a file in the extension package; '
+                    f'create it, or set the {kind}\'s "template" in {where}',
+                    extension=manifest.name,
+                    code="extension_ui_template_missing",
+                )
 
 
 def load_extension(
@@ -288,7 +326,7 @@ def load_extension(
                 f"{cls.__name__}() raised {type(error).__name__}: {error}",
                 error,
             ) from error
-        check_contributions(instance, manifest)
+        check_contributions(instance, manifest, root)
         try:
             run_with_timeout(instance.initialize, timeout=timeout, what=f"{name}.initialize()")
         except TimeoutError as error:

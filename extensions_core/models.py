@@ -367,3 +367,15 @@ class EventTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.definition}"
+
+
+class DashboardLayout(models.Model):
+    """One viewer's arrangement of the dashboard's widgets: the order they are shown in and the ones hidden."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="dashboard_layout")
+    order = models.JSONField(default=list, blank=True, help_text='Widget keys ("extension:widget") in the order shown.')
+    hidden = models.JSONField(default=list, blank=True, help_text="Widget keys the viewer hid.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"dashboard layout of {self.user}"

@@ -140,6 +140,20 @@ def can_view_extension(user, extension: Extension) -> bool:
     return any(access.holds(codename, extension) for codename in VISIBLE_WITH)
 
 
+def can_open_contribution(user, extension: Extension, roles: tuple[str, ...]) -> bool:
+    """Return whether *user* may open a page or widget of *extension* that asks for *roles* (group names).
+
+    The extension must be visible to the user and, when *roles* is not empty,
+    the user must hold one of them. Superusers pass.
+    """
+    if is_superuser(user):
+        return True
+    access = access_of(user)
+    if not any(access.holds(codename, extension) for codename in VISIBLE_WITH):
+        return False
+    return not roles or not access.roles.isdisjoint(roles)
+
+
 def can_manage_extension(user, extension: Extension | None = None) -> bool:
     """Return whether *user* may load, unload, reload, enable, disable and configure *extension*.
 

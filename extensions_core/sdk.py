@@ -11,6 +11,17 @@
             self.greeting_count += 1
             return {"message": "Hello!"}
 
+Pages and dashboard widgets (declared in the manifest's `ui`) are templates in
+the package; a method marked with @page or @widget returns their context:
+
+        @page("/hello")                      # ui.control_room_pages[].path
+        def hello_page(self, request):
+            return {"count": self.greeting_count}   # templates/pages/hello.html
+
+        @widget("greetings")                 # ui.dashboard_widgets[].name
+        def greetings_widget(self, request):
+            return {"count": self.greeting_count}   # templates/widgets/greetings.html
+
 An extension gets its validated manifest (`self.manifest`), its configuration
 (`self.config`, validated against the manifest's `settings` schema) and a
 logger named after it (`self.logger`).
@@ -37,10 +48,14 @@ __all__ = [
     "TaskSpec",
     "TaskTimeoutError",
     "emit_event",
+    "page",
     "route",
+    "widget",
 ]
 
 _ROUTE_ATTRIBUTE = "_karen_route"
+_PAGE_ATTRIBUTE = "_karen_page"
+_WIDGET_ATTRIBUTE = "_karen_widget"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +147,39 @@ def route(path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Callable], 
     return mark
 
 
+def page(path: str) -> Callable[[Callable], Callable]:
+    """Mark a method of a BaseExtension subclass as the context function of the page at *path*.
+
+    The method is called as ``method(request)`` and returns a dict: the context
+    of the page's template (``ui.control_room_pages[].template``, default
+    ``templates/pages{path}.html`` in the package), rendered inside the admin.
+    The template also receives ``extension`` (name, display_name, version),
+    ``page`` and ``request``. The path must be declared in the manifest's
+    ``ui.control_room_pages`` or ``ui.admin_pages``. A page without a method
+    renders its template with that base context.
+    """
+    return _marker(_PAGE_ATTRIBUTE, path)
+
+
+def widget(name: str) -> Callable[[Callable], Callable]:
+    """Mark a method as the context function of the dashboard widget *name* (``ui.dashboard_widgets[].name``).
+
+    Called as ``method(request)``; returns the dict its template
+    (default ``templates/widgets/{name}.html``) is rendered with. A widget's
+    render is bounded in time and isolated: if it raises or is slow, only its
+    own box shows the error.
+    """
+    return _marker(_WIDGET_ATTRIBUTE, name)
+
+
+def _marker(attribute: str, key: str) -> Callable[[Callable], Callable]:
+    def mark(function: Callable) -> Callable:
+        setattr(function, attribute, (*getattr(function, attribute, ()), key))
+        return function
+
+    return mark
+
+
 class BaseExtension:
     """Base class of every extension: lifecycle hooks, views, task functions and health."""
 
@@ -178,6 +226,42 @@ class BaseExtension:
             for path, methods in getattr(function, _ROUTE_ATTRIBUTE, ()):
                 routes.append(Route(path=path, methods=methods, handler=getattr(self, attribute)))
         return sorted(routes, key=lambda item: (item.path, item.methods))
+
+    def recent_runs(self, *, limit: int = 10) -> list[dict[str, Any]]:
+        """Return this extension's newest task runs (newest first): for its pages and widgets.
+
+        Each is a dict: ``execution_id``, ``task_name``, ``status``,
+        ``failure_reason``, ``trigger_type``, ``queued_at``, ``finished_at``,
+        ``duration_seconds`` and ``admin_url`` (its page in the admin).
+        """
+        from extensions_core.models import TaskExecution
+
+        rows = TaskExecution.objects.filter(extension_name=self.manifest.name).order_by("-queued_at", "-id")
+        fields = ("id", "task_name", "status", "failure_reason", "trigger_type", "queued_at", "finished_at")
+        return [
+            {
+                **{key: row[key] for key in fields if key != "id"},
+                "execution_id": str(row["id"]),
+                "duration_seconds": row["duration_seconds"],
+                "admin_url": f"/admin/extensions_core/taskexecution/{row['id']}/change/",
+            }
+            for row in rows.values(*fields, "duration_seconds")[: max(0, min(limit, 100))]
+        ]
+
+    def get_pages(self) -> dict[str, Callable[..., Any]]:
+        """Return {page path: context function} of the methods marked with @page."""
+        return self._marked(_PAGE_ATTRIBUTE)
+
+    def get_widgets(self) -> dict[str, Callable[..., Any]]:
+        """Return {widget name: context function} of the methods marked with @widget."""
+        return self._marked(_WIDGET_ATTRIBUTE)
+
+    def _marked(self, marker: str) -> dict[str, Callable[..., Any]]:
+        found = {}
+        for attribute in dir(type(self)):
+            for key in getattr(getattr(type(self), attribute, None), marker, ()):
+                found[key] = getattr(self, attribute)
+        return found
 
     def get_task_function(self, function: str) -> Callable[..., Any]:
         """Return the callable a task's `function` names.

@@ -55,7 +55,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "extensions_core.apps.ControlRoomAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "guardian",
     "django_celery_beat",
     "csp",
+    "django_htmx",
     "extensions_core",
 ]
 
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "extensions_core.middleware.RegistrySyncMiddleware",
 ]
 
@@ -299,6 +301,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Times in the admin carry seconds (karen/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["karen.formats"]
 
 # --- Extensions ---------------------------------------------------------------
 

@@ -1,13 +1,15 @@
-"""Root URLs: admin (login rate limited) and the API."""
+"""Root URLs: the admin (the control room; login rate limited), the API, and / sending people to the control room."""
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from extensions_core.api.throttling import throttle_login_view
 
 admin.site.login = throttle_login_view(admin.site.login)
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("extensions_core.api.urls")),
     # Log in / out links of the browsable API (session auth, CSRF enforced).

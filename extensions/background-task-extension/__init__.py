@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from extensions_core.sdk import BaseExtension, TaskContext, route
+from extensions_core.sdk import BaseExtension, TaskContext, route, widget
 
 
 def _now() -> str:
@@ -42,6 +42,11 @@ class BackgroundTaskExtension(BaseExtension):
                 for task in self.manifest.tasks
             ],
         }
+
+    @widget("recent-runs")
+    def recent_runs_widget(self, request) -> dict:
+        """The dashboard box: the newest runs of this extension's tasks."""
+        return {"runs": self.recent_runs(limit=8)}
 
     def hourly_cleanup_task(self, context: TaskContext, **parameters) -> dict:
         context.logger.info("Hourly cleanup started")

@@ -3,6 +3,8 @@
 GET /api/extensions/hello-extension/hello          a greeting
 GET /api/extensions/hello-extension/hello/{name}   a personal greeting (1-50 characters)
 GET /api/extensions/hello-extension/health         greeting count and uptime of this process
+/admin/extensions/hello-extension/hello            the "Hello Dashboard" page (greeting count, uptime, a greeting form)
+Dashboard widget "greetings"                       greeting count and uptime
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import threading
 from datetime import UTC, datetime
 
-from extensions_core.sdk import BaseExtension, RequestError, route
+from extensions_core.sdk import BaseExtension, RequestError, page, route, widget
 
 MAX_NAME_LENGTH = 50
 
@@ -71,3 +73,25 @@ class HelloExtension(BaseExtension):
             "start_time": self.start_time.isoformat(),
             "process_id": os.getpid(),
         }
+
+    def _uptime_seconds(self) -> float:
+        return round((datetime.now(UTC) - self.start_time).total_seconds(), 1)
+
+    @page("/hello")
+    def hello_page(self, request) -> dict:
+        """The Hello Dashboard: counts, uptime, and a form that asks this extension's own /hello/{name}."""
+        context = {"greeting_count": self.greeting_count, "uptime_seconds": self._uptime_seconds(), "name": ""}
+        name = request.GET.get("name")
+        if name is not None:
+            context["name"] = name
+            try:
+                context["greeting"] = self.hello_name(request, name)
+            except RequestError as error:
+                context["error"] = error.message
+            context["greeting_count"] = self.greeting_count
+        return context
+
+    @widget("greetings")
+    def greetings_widget(self, request) -> dict:
+        """The dashboard box: greetings served by this process and its uptime."""
+        return {"greeting_count": self.greeting_count, "uptime_seconds": self._uptime_seconds()}

@@ -7,21 +7,29 @@ back to the definition, so the edit survives the next manifest resync.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 from guardian.admin import GuardedModelAdminMixin
 
+from extensions_core.admin.runs import LIVE_SECONDS
+from extensions_core.due_times import Schedule
 from extensions_core.exceptions import ExtensionError
 from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Event, EventTrigger, TaskDefinition, TaskExecution
 from extensions_core.permissions import can_run_task
 from extensions_core.schedules import PERIODIC_TASK_PREFIX
+from extensions_core.selectors import execution_list_for_user
 from extensions_core.services import task_definition_override
 from extensions_core.services.events import trigger_create, trigger_delete, trigger_update
 from extensions_core.services.executions import execution_cancel, execution_start
@@ -33,6 +41,28 @@ STATUS_COLOURS = {
     "failed": "#cf222e",
     "cancelled": "#6e7781",
 }
+
+
+def _url_name(model_admin: admin.ModelAdmin, view: str) -> str:
+    opts = model_admin.model._meta
+    return f"{opts.app_label}_{opts.model_name}_{view}"
+
+
+def _next_or(request: HttpRequest, fallback: str) -> str:
+    """Return the POSTed `next` if it is a path of this site, else *fallback*."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+def schedule_of(definition: TaskDefinition) -> Schedule | None:
+    """Return the definition's schedule (cron in its time zone, or interval), or None when it has none."""
+    if definition.interval_seconds:
+        return Schedule(interval_seconds=definition.interval_seconds)
+    if definition.schedule:
+        return Schedule(cron=definition.schedule, timezone=definition.timezone or "UTC")
+    return None
 
 
 def _pretty(value) -> str:
@@ -67,7 +97,8 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     """Task definitions from manifests; operators may change the fields in OPERATOR_FIELDS and run them now."""
 
     form = TaskDefinitionForm
-    list_display = ["__str__", "kind", "schedule", "interval_seconds", "is_enabled", "is_isolated", "is_present"]
+    change_form_template = "admin/extensions_core/taskdefinition/change_form.html"
+    list_display = ["__str__", "kind", "schedule_in_words", "is_enabled", "is_isolated", "is_present", "run_link"]
     list_filter = ["is_enabled", "is_present", "extension"]
     search_fields = ["name", "extension__name", "description"]
     actions = ["run_now"]
@@ -76,6 +107,7 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
         "name",
         "function",
         "description",
+        "schedule_in_words",
         "depends_on",
         "parameters_schema",
         "triggers",
@@ -90,6 +122,56 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # definitions come from manifests
+
+    def get_urls(self):
+        from django.urls import path
+
+        from extensions_core.admin.runs import run_form_view
+
+        run = path("<path:definition_id>/run/", self.admin_site.admin_view(run_form_view), name=_url_name(self, "run"))
+        return [run, *super().get_urls()]
+
+    @admin.display(description="schedule")
+    def schedule_in_words(self, obj: TaskDefinition) -> str:
+        schedule = schedule_of(obj)
+        if schedule is None:
+            return (
+                "manual or event-triggered"
+                if not obj.triggers
+                else "on events: " + ", ".join(str(trigger.get("event")) for trigger in obj.triggers)
+            )
+        return format_html('{} <code title="as declared">{}</code>', schedule.in_words(), schedule.describe())
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        definition = self.get_object(request, object_id)
+        extra = {}
+        if definition is not None:
+            schedule = schedule_of(definition)
+            since = timezone.now() - timedelta(hours=24)
+            counts = Counter(
+                dict(
+                    definition.executions.filter(queued_at__gte=since)
+                    .order_by()
+                    .values_list("status")
+                    .annotate(n=Count("id"))
+                    .values_list("status", "n")
+                )
+            )
+            finished = counts["completed"] + counts["failed"]
+            extra = {
+                "next_runs": schedule.upcoming(timezone.now(), 5) if schedule and definition.is_enabled else [],
+                "recent_runs": list(definition.executions.order_by("-queued_at")[:10]),
+                "counts_24h": counts,
+                "success_rate_24h": round(100 * counts["completed"] / finished) if finished else None,
+                "may_run": can_run_task(request.user, definition),
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.display(description="")
+    def run_link(self, obj: TaskDefinition) -> str:
+        return format_html(
+            "<a class='button' href='{}'>Run…</a>", reverse("admin:extensions_core_taskdefinition_run", args=[obj.pk])
+        )
 
     @admin.display(description="beat schedule row")
     def beat_row(self, obj: TaskDefinition) -> str:
@@ -139,7 +221,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
 
     change_form_template = "admin/extensions_core/taskexecution/change_form.html"
     list_display = [
-        "id",
+        "short_id",
         "extension_name",
         "task_name",
         "status_badge",
@@ -190,7 +272,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
             },
         ),
         ("Resources", {"fields": ["cpu_seconds", "peak_memory_mb"]}),
-        ("Outcome", {"fields": ["result_pretty", "traceback_pretty", "log_lines"]}),
+        ("Outcome", {"fields": ["result_pretty", "traceback_pretty"]}),
         ("Delivery", {"classes": ["collapse"], "fields": ["dispatched_at", "dispatch_count", "dispatch_error"]}),
     ]
 
@@ -203,6 +285,24 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # a record of what happened; cancelling is its one action
 
+    def get_urls(self):
+        from django.urls import path
+
+        from extensions_core.admin.runs import execution_live_view, run_again_view
+
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:execution_id>/live/", wrap(execution_live_view), name=_url_name(self, "live")),
+            path("<path:execution_id>/run-again/", wrap(run_again_view), name=_url_name(self, "run_again")),
+            path("<path:execution_id>/cancel/", wrap(self.cancel_view), name=_url_name(self, "cancel")),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: TaskExecution) -> str:
+        text = str(obj.pk)
+        return format_html('<span class="cr-mono" title="{}">{}…</span>', text, text[:8])
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: TaskExecution) -> str:
         colour = STATUS_COLOURS.get(obj.status, "#6e7781")
@@ -214,6 +314,8 @@ class TaskExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="result")
     def result_pretty(self, obj: TaskExecution) -> str:
+        if obj.status != TaskExecution.Status.COMPLETED:
+            return f"- (a {obj.get_status_display()} run has no result)" if obj.is_finished else "- (not finished)"
         return _pretty(obj.result)
 
     @admin.display(description="traceback")
@@ -252,6 +354,18 @@ class TaskExecutionAdmin(admin.ModelAdmin):
         for execution in queryset.select_related("definition__extension"):
             self._cancel(request, execution)
 
+    def cancel_view(self, request: HttpRequest, execution_id: str):
+        """POST: cancel one run; back to `next` (same site only) or the run's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        execution = self.get_object(request, execution_id)
+        if execution is None:
+            raise Http404("No such run is visible to you.")
+        self._cancel(request, execution)
+        return HttpResponseRedirect(
+            _next_or(request, reverse("admin:extensions_core_taskexecution_change", args=[execution.pk]))
+        )
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         if request.method == "POST" and "_cancel_execution" in request.POST:
             execution = self.get_object(request, object_id)
@@ -259,8 +373,22 @@ class TaskExecutionAdmin(admin.ModelAdmin):
                 self._cancel(request, execution)
             return HttpResponseRedirect(request.path)
         execution = self.get_object(request, object_id)
-        extra_context = {**(extra_context or {}), "can_cancel": execution is not None and not execution.is_finished}
-        return super().change_view(request, object_id, form_url, extra_context)
+        extra = {}
+        if execution is not None:
+            may_run = execution.definition is not None and can_run_task(request.user, execution.definition)
+            extra = {
+                "execution": execution,
+                "can_cancel": not execution.is_finished and (may_run or execution.definition is None),
+                "can_run_again": may_run and execution.is_finished,
+                "line_count": len(execution.log or []),
+                "live_seconds": LIVE_SECONDS,
+                "live_url": reverse("admin:extensions_core_taskexecution_live", args=[execution.pk]),
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def get_queryset(self, request: HttpRequest):
+        # Only the runs of task definitions the viewer may see (runs of a removed definition: superusers).
+        return execution_list_for_user(request.user)
 
 
 class EventTriggerForm(forms.ModelForm):

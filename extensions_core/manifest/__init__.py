@@ -24,7 +24,7 @@ from extensions_core.manifest.document import (
     parse_json_text,
     read_document,
 )
-from extensions_core.manifest.model import Dependency, Endpoint, Manifest, TaskSpec, Trigger
+from extensions_core.manifest.model import Dependency, Endpoint, Manifest, Page, TaskSpec, Trigger, Widget
 from extensions_core.manifest.schema import SCHEMA_PATH, manifest_schema, schema_problems
 
 DEFAULT_MAX_BYTES = 256 * 1024
@@ -40,8 +40,10 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "Page",
     "TaskSpec",
     "Trigger",
+    "Widget",
     "cron_problems",
     "embedded_schema_problems",
     "manifest_path_of",

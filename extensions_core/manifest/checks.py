@@ -31,6 +31,9 @@ RESERVED_NAMES = frozenset({"system", "background-tasks", "discover"})
 RESERVED_ENDPOINT_PATHS = frozenset(
     {"/health", "/config", "/schema", "/load", "/unload", "/reload", "/enable", "/disable"}
 )
+PAGE_PATH = re.compile(r"(/[a-z0-9][a-z0-9_-]*)+")
+# First segments of /admin/extensions/{name}/... that the platform serves itself.
+RESERVED_PAGE_SEGMENTS = frozenset({"widgets"})
 ENDPOINT_PATH = re.compile(r"(/((?!\.{1,2}(?:/|$))[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+")
 PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SCHEDULE_SHAPE = re.compile(r"^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$")
@@ -117,6 +120,7 @@ def semantic_problems(document: dict[str, Any]) -> list[ManifestProblem]:
     problems += _dependency_problems(document)
     problems += _api_problems(document)
     problems += _task_problems(document)
+    problems += _ui_problems(document)
     settings = document.get("settings")
     if isinstance(settings, dict):
         problems += embedded_schema_problems(
@@ -240,6 +244,44 @@ def _endpoint_problems(endpoints: list[Any]) -> Iterator[ManifestProblem]:
                     "manifest_duplicate_endpoint",
                     f"{method} {path} is already declared by api.endpoints[{first}]",
                 )
+
+
+def _ui_problems(document: dict[str, Any]) -> Iterator[ManifestProblem]:
+    """Pages: one per path, none on a path the platform serves; widgets: one per name."""
+    ui = document.get("ui")
+    if not isinstance(ui, dict):
+        return
+    claimed: dict[str, str] = {}
+    for key in ("control_room_pages", "admin_pages"):
+        items = ui.get(key)
+        for index, page in enumerate(items if isinstance(items, list) else ()):
+            path = page.get("path") if isinstance(page, dict) else None
+            if not isinstance(path, str) or not PAGE_PATH.fullmatch(path):
+                continue
+            field = f"ui.{key}[{index}].path"
+            if path.split("/")[1] in RESERVED_PAGE_SEGMENTS:
+                reserved = ", ".join(f"/{segment}" for segment in sorted(RESERVED_PAGE_SEGMENTS))
+                yield ManifestProblem(
+                    field,
+                    "manifest_reserved_page_path",
+                    f'"{path}" is served by the platform for every extension ({reserved} and below); '
+                    "choose another path",
+                )
+            first = claimed.setdefault(path, field)
+            if first != field:
+                yield ManifestProblem(
+                    field, "manifest_duplicate_page", f'page path "{path}" is already declared by {first}'
+                )
+    widgets = ui.get("dashboard_widgets")
+    names: dict[str, int] = {}
+    for index, widget in enumerate(widgets if isinstance(widgets, list) else ()):
+        name = widget.get("name") if isinstance(widget, dict) else None
+        if isinstance(name, str) and names.setdefault(name, index) != index:
+            yield ManifestProblem(
+                f"ui.dashboard_widgets[{index}].name",
+                "manifest_duplicate_widget",
+                f'widget "{name}" is already declared by ui.dashboard_widgets[{names[name]}]',
+            )
 
 
 def _task_problems(document: dict[str, Any]) -> Iterator[ManifestProblem]:

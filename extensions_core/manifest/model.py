@@ -72,6 +72,41 @@ class TaskSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """A page the extension serves inside the admin at /admin/extensions/{name}{path}."""
+
+    name: str
+    path: str
+    icon: str = ""
+    permissions: tuple[str, ...] = ()
+    order: int | None = None
+    template: str = ""
+    description: str = ""
+
+    @property
+    def template_path(self) -> str:
+        """The template file in the extension package (declared, or templates/pages{path}.html)."""
+        return self.template or f"templates/pages{self.path}.html"
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """A box the extension shows on the dashboard."""
+
+    name: str
+    title: str = ""
+    permissions: tuple[str, ...] = ()
+    order: int | None = None
+    template: str = ""
+    refresh_seconds: int = 30
+
+    @property
+    def template_path(self) -> str:
+        """The template file in the extension package (declared, or templates/widgets/{name}.html)."""
+        return self.template or f"templates/widgets/{self.name}.html"
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """A validated extension.json."""
 
@@ -93,11 +128,14 @@ class Manifest:
     capabilities: dict[str, Any]
     document: dict[str, Any]
     warnings: tuple[ManifestProblem, ...] = ()
+    pages: tuple[Page, ...] = ()
+    widgets: tuple[Widget, ...] = ()
 
     @classmethod
     def from_document(cls, document: dict[str, Any], warnings: tuple[ManifestProblem, ...] = ()) -> Manifest:
         """Build a Manifest from a document that already passed validation."""
         api = document.get("api") or {}
+        ui = document.get("ui") or {}
         return cls(
             name=document["name"],
             version=document["version"],
@@ -119,6 +157,8 @@ class Manifest:
             capabilities=dict(document.get("capabilities") or {}),
             document=document,
             warnings=warnings,
+            pages=tuple(_page(item) for item in page_entries(document)),
+            widgets=tuple(_widget(item) for item in ui.get("dashboard_widgets", ())),
         )
 
 
@@ -144,6 +184,41 @@ def dependency_names(document: dict[str, Any]) -> list[str]:
         except (ValueError, TypeError):
             continue
     return names
+
+
+def page_entries(document: dict[str, Any]) -> list[Any]:
+    """Return ui.control_room_pages then ui.admin_pages of a manifest document (both declare pages)."""
+    ui = document.get("ui") if isinstance(document, dict) else None
+    if not isinstance(ui, dict):
+        return []
+    entries = []
+    for key in ("control_room_pages", "admin_pages"):
+        items = ui.get(key)
+        entries += items if isinstance(items, list) else []
+    return entries
+
+
+def _page(item: dict[str, Any]) -> Page:
+    return Page(
+        name=item["name"],
+        path=item["path"],
+        icon=item.get("icon", ""),
+        permissions=tuple(item.get("permissions", ())),
+        order=item.get("order"),
+        template=item.get("template", ""),
+        description=item.get("description", ""),
+    )
+
+
+def _widget(item: dict[str, Any]) -> Widget:
+    return Widget(
+        name=item["name"],
+        title=item.get("title") or item["name"],
+        permissions=tuple(item.get("permissions", ())),
+        order=item.get("order"),
+        template=item.get("template", ""),
+        refresh_seconds=item.get("refresh_seconds", 30),
+    )
 
 
 def _endpoint(item: dict[str, Any]) -> Endpoint:

@@ -363,7 +363,8 @@ def execution_finish(
     values = {
         "status": outcome.status,
         "failure_reason": outcome.failure_reason if outcome.status == Status.FAILED else "",
-        "result": outcome.result,
+        # What a cancelled or failed task returned is not its result: only a completed run has one.
+        "result": outcome.result if outcome.status == Status.COMPLETED else None,
         "error": outcome.error[:20000],
         "traceback": outcome.traceback[:50000],
         "finished_at": now,

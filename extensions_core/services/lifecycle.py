@@ -44,6 +44,7 @@ from extensions_core.services.records import (
 )
 from extensions_core.services.tasks import task_definitions_sync
 from extensions_core.snapshots import snapshot_take, snapshots_prune
+from extensions_core.ui import page_conflicts
 
 Status = Extension.Status
 
@@ -55,6 +56,18 @@ def _is_busy(extension: Extension) -> bool:
     limit = timedelta(seconds=extension_settings().load_timeout_seconds * 3)
     changed = extension.status_changed_at or extension.updated_at
     return changed is not None and timezone.now() - changed < limit
+
+
+def _refuse_page_conflicts(extension: Extension, manifest: Manifest) -> None:
+    """Raise ExtensionLoadError if a page path of *manifest* is served by another active or loading extension."""
+    others = dict(
+        Extension.objects.filter(status__in=[Status.ACTIVE, Status.LOADING])
+        .exclude(pk=extension.pk)
+        .values_list("name", "manifest")
+    )
+    problems = page_conflicts(manifest, others)
+    if problems:
+        raise ExtensionLoadError("; ".join(problems), extension=extension.name, code="extension_page_conflict")
 
 
 def _refuse_if_busy(extension: Extension) -> None:
@@ -79,6 +92,7 @@ def _load_one(extension: Extension, manifest: Manifest) -> Extension:
         extension_save(locked, status=Status.LOADING)
     revision = locked.revision + 1
     try:
+        _refuse_page_conflicts(locked, manifest)
         config = effective_config(manifest, locked.config)
         folder, digest = snapshot_take(locked.name, revision, Path(locked.path))
         loaded = load_extension(
@@ -242,6 +256,7 @@ def extension_reload(*, name: str, actor: AccessPolicy = PLATFORM) -> Extension:
         manifest = extension_manifest_on_disk(extension)
         load_plan(extension, manifest, actor)
         _refuse_breaking_dependents(extension, manifest, actor)
+        _refuse_page_conflicts(extension, manifest)
         new, digest = _load_beside_running(extension, manifest)
     except ExtensionError as error:
         if error.code not in ACTOR_CODES:

@@ -26,10 +26,12 @@ def views(instance):
     return {route.path: route.handler for route in instance.get_routes()}
 
 
-def test_the_manifest_is_the_first_systems_manifest():
+def test_the_manifest_is_the_first_systems_manifest_plus_its_widget():
     shipped = json.loads((SHIPPED / "hello-extension" / "extension.json").read_text())
+    widgets = shipped["ui"].pop("dashboard_widgets")
 
     assert shipped == json.loads((CORPUS / "hello-extension.json").read_text())
+    assert [widget["name"] for widget in widgets] == ["greetings"]
     assert read_manifest(SHIPPED / "hello-extension").warnings == ()
 
 

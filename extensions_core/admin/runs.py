@@ -1,0 +1,119 @@
+"""Running tasks from the admin: the form built from a task's parameters schema, "Run again", a run's live view."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from extensions_core.exceptions import ExecutionNotFoundError, ExtensionError, TaskInputError
+from extensions_core.models import TaskDefinition, TaskExecution
+from extensions_core.permissions import can_run_task, can_view_task
+from extensions_core.schema_forms import SchemaForm
+from extensions_core.selectors import execution_get_for_user
+from extensions_core.services.executions import execution_start
+
+# An execution's page asks for its status and new log lines this often while the run is not finished.
+LIVE_SECONDS = 1
+# htmx stops polling an element when the answer has this status.
+STOP_POLLING = 286
+
+
+def _definition_for(request: HttpRequest, definition_id: str) -> TaskDefinition:
+    definition = TaskDefinition.objects.select_related("extension").filter(pk=definition_id).first()
+    if definition is None or not can_view_task(request.user, definition):
+        raise Http404("No such task definition is visible to you.")
+    if not can_run_task(request.user, definition):
+        raise PermissionDenied(f'You may not run "{definition}" (needs run_taskdefinition).')
+    return definition
+
+
+def _start(request: HttpRequest, definition: TaskDefinition, parameters: dict, *, again_of: str = ""):
+    by = f"user {request.user.get_username()} (admin)" + (f", again as {again_of}" if again_of else "")
+    return execution_start(
+        definition=definition,
+        trigger_type=TaskExecution.Trigger.MANUAL,
+        parameters=parameters,
+        triggered_by=by,
+        user=request.user,
+    )
+
+
+def run_form_view(request: HttpRequest, definition_id: str) -> HttpResponse:
+    """/admin/extensions_core/taskdefinition/{id}/run/: a form from the parameters schema; submitting starts a run."""
+    definition = _definition_for(request, definition_id)
+    initial = {}
+    source = request.GET.get("from")
+    if source:
+        try:
+            initial = execution_get_for_user(request.user, source).parameters or {}
+        except ExecutionNotFoundError:
+            messages.warning(request, f"Run {source} is not visible to you; the form starts from the defaults.")
+    form = SchemaForm(definition.parameters_schema, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            execution = _start(request, definition, form.value())
+        except TaskInputError as error:
+            form.show_errors(error.problems)
+        except ExtensionError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Started {definition} as run {execution.pk}.")
+            return redirect("admin:extensions_core_taskexecution_change", execution.pk)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Run {definition}",
+        "definition": definition,
+        "form": form,
+        "opts": TaskDefinition._meta,
+        "has_parameters": bool(form.fields),
+    }
+    return TemplateResponse(request, "admin/extensions_core/taskdefinition/run.html", context)
+
+
+def run_again_view(request: HttpRequest, execution_id: str) -> HttpResponse:
+    """POST: start the same task with the same parameters as run *execution_id*; go to the new run."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        execution = execution_get_for_user(request.user, execution_id)
+    except ExecutionNotFoundError as error:
+        raise Http404(error.message) from error
+    if execution.definition is None:
+        messages.error(request, "Its task definition no longer exists, so it cannot run again.")
+        return redirect("admin:extensions_core_taskexecution_change", execution.pk)
+    definition = _definition_for(request, str(execution.definition_id))
+    try:
+        again = _start(request, definition, execution.parameters or {}, again_of=str(execution.pk))
+    except ExtensionError as error:
+        messages.error(request, error.message)
+        return redirect("admin:extensions_core_taskexecution_change", execution.pk)
+    messages.success(request, f"Started {definition} again as run {again.pk}, with the parameters of {execution.pk}.")
+    return redirect("admin:extensions_core_taskexecution_change", again.pk)
+
+
+def execution_live_view(request: HttpRequest, execution_id: str) -> HttpResponse:
+    """A run's status, times, result and the log lines after ?after=N, as its page polls them.
+
+    Answers 286 (htmx: stop polling) once the run has ended.
+    """
+    try:
+        execution = execution_get_for_user(request.user, execution_id)
+    except ExecutionNotFoundError as error:
+        raise Http404(error.message) from error
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    context = {
+        "execution": execution,
+        "new_lines": (execution.log or [])[after:],
+        "line_count": len(execution.log or []),
+        "live_seconds": LIVE_SECONDS,
+        "live_url": reverse("admin:extensions_core_taskexecution_live", args=[execution.pk]),
+    }
+    status = STOP_POLLING if execution.is_finished else 200
+    return TemplateResponse(request, "admin/extensions_core/taskexecution/live.html", context, status=status)

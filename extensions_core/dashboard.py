@@ -1,0 +1,346 @@
+"""The control room's figures: overview, one card per extension, active runs, failures and runs over time.
+
+Read-only and narrowed to what the viewer may see. The number of queries is
+fixed: it grows neither with the number of extensions nor of executions
+(per-extension figures come from one grouped query each).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from extensions_core.health import (
+    beat_health,
+    broker_health,
+    database_health,
+    duration_percentiles,
+    extension_health,
+    process_health,
+    queue_depth,
+)
+from extensions_core.models import Extension, ProcessHeartbeat, TaskExecution
+from extensions_core.permissions import (
+    can_manage_extension,
+    can_run_task,
+    is_superuser,
+    visible_extension_ids,
+    visible_task_ids,
+)
+from extensions_core.selectors import execution_list_for_user
+from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
+
+Status = Extension.Status
+Run = TaskExecution.Status
+# A whole dashboard waits at most this long for the extensions' health checks (run side by side).
+HEALTH_DEADLINE_SECONDS = 1.0
+# Health reports are reused for this long, so the overview and the cards of one refresh share them.
+HEALTH_REUSE_SECONDS = 2.0
+CHART_HOURS = 24
+STATUS_COLOURS = {
+    Status.ACTIVE: "#1a7f37",
+    Status.ERROR: "#cf222e",
+    Status.DISABLED: "#6e7781",
+    Status.NOT_LOADED: "#9a6700",
+    Status.LOADING: "#0969da",
+    Status.UNLOADING: "#0969da",
+}
+RUN_COLOURS = {
+    Run.PENDING: "#9a6700",
+    Run.RUNNING: "#0969da",
+    Run.COMPLETED: "#1a7f37",
+    Run.FAILED: "#cf222e",
+    Run.CANCELLED: "#6e7781",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Runs queued within a time window: counts, success rate and p95 duration."""
+
+    label: str
+    total: int
+    by_status: dict[str, int]
+    success_rate: float | None
+    p95_seconds: float | None
+
+
+@dataclass(slots=True)
+class Card:
+    """One extension as the dashboard shows it."""
+
+    extension: Extension
+    colour: str
+    health: dict[str, Any] | None
+    endpoints: int
+    tasks: int
+    runs_24h: int = 0
+    failed_24h: int = 0
+    cpu_seconds_24h: float = 0.0
+    peak_memory_bytes_24h: int | None = None
+    last_run_at: datetime | None = None
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return round(self.failed_24h / self.runs_24h, 4) if self.runs_24h else None
+
+    @property
+    def last_error(self) -> str:
+        return self.extension.error_message or self.extension.reload_error_message
+
+
+def _runs_for(user) -> QuerySet[TaskExecution]:
+    rows = TaskExecution.objects.order_by()
+    visible = visible_task_ids(user)
+    return rows if visible is None else rows.filter(definition_id__in=visible)
+
+
+def _extensions_for(user) -> QuerySet[Extension]:
+    rows = Extension.objects.order_by("name")
+    visible = visible_extension_ids(user)
+    return rows if visible is None else rows.filter(pk__in=visible)
+
+
+class _HealthBoard:
+    """Extensions' health checks of this process, run side by side with one deadline and reused briefly.
+
+    A check still running from an earlier refresh is not started again: the
+    card says how long it has been running instead.
+    """
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="karen-health")
+        self.reports: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
+        self.running: dict[tuple[str, str, int], tuple[float, Any]] = {}
+        self.lock = threading.Lock()
+
+    def check(self, extensions: list[Extension], *, deadline: float) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        results: dict[str, dict[str, Any]] = {}
+        waiting = {}
+        with self.lock:
+            for extension in extensions:
+                key = (extension.name, extension.status, extension.revision)
+                reused = self.reports.get(key)
+                if reused and now - reused[0] < HEALTH_REUSE_SECONDS:
+                    results[extension.name] = reused[1]
+                    continue
+                if key not in self.running:
+                    self.running[key] = (now, self.pool.submit(self._run, key, extension))
+                waiting[extension.name] = (key, *self.running[key])
+        wait([future for _, _, future in waiting.values()], timeout=deadline)
+        for name, (_key, started, future) in waiting.items():
+            if future.done():
+                results[name] = future.result()
+            else:
+                results[name] = {
+                    "healthy": False,
+                    "error": f"health_check() has not returned after {time.monotonic() - started:.1f} s",
+                    "details": {},
+                }
+        return results
+
+    def _run(self, key: tuple[str, str, int], extension: Extension) -> dict[str, Any]:
+        try:
+            report = extension_health(extension)
+        finally:
+            with self.lock:
+                self.running.pop(key, None)
+        with self.lock:
+            self.reports[key] = (time.monotonic(), report)
+        return report
+
+
+health_board = _HealthBoard()
+
+
+def extension_cards(user) -> list[Card]:
+    """Return one card per extension *user* may see, with its health, 24 h run figures and allowed actions."""
+    extensions = list(
+        _extensions_for(user).only(
+            "name",
+            "display_name",
+            "version",
+            "status",
+            "is_enabled",
+            "manifest",
+            "error_message",
+            "reload_error_message",
+            "revision",
+            "status_changed_at",
+        )
+    )
+    active = [extension for extension in extensions if extension.status == Status.ACTIVE]
+    health = health_board.check(active, deadline=HEALTH_DEADLINE_SECONDS) if active else {}
+    since = timezone.now() - timedelta(hours=24)
+    figures = {
+        row["extension_name"]: row
+        for row in _runs_for(user)
+        .filter(queued_at__gte=since)
+        .values("extension_name")
+        .annotate(
+            runs=Count("id"),
+            failed=Count("id", filter=Q(status=Run.FAILED)),
+            cpu=Sum("cpu_seconds"),
+            peak=Max("peak_memory_bytes"),
+            last=Max("queued_at"),
+        )
+    }
+    cards = []
+    for extension in extensions:
+        manifest = extension.manifest or {}
+        card = Card(
+            extension=extension,
+            colour=STATUS_COLOURS.get(extension.status, "#6e7781"),
+            health=health.get(extension.name),
+            endpoints=len((manifest.get("api") or {}).get("endpoints") or []),
+            tasks=len(manifest.get("background_tasks") or []),
+            actions=lifecycle_actions(user, extension),
+        )
+        row = figures.get(extension.name)
+        if row:
+            card.runs_24h, card.failed_24h = row["runs"], row["failed"]
+            card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"] or 0.0, 3), row["peak"]
+            card.last_run_at = row["last"]
+        cards.append(card)
+    return cards
+
+
+def lifecycle_actions(user, extension: Extension) -> list[str]:
+    """Return the lifecycle actions *user* may take on *extension* in its present state."""
+    if not can_manage_extension(user, extension):
+        return []
+    if not extension.is_enabled or extension.status == Status.DISABLED:
+        return ["enable"]
+    if extension.status == Status.ACTIVE:
+        return ["reload", "unload", "disable"]
+    if extension.status in (Status.NOT_LOADED, Status.ERROR):
+        return ["load", "disable"]
+    return []
+
+
+def _window(rows: QuerySet[TaskExecution], label: str) -> Window:
+    counts = Counter(dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+    completed, failed = counts.get(Run.COMPLETED, 0), counts.get(Run.FAILED, 0)
+    finished = rows.filter(duration_seconds__isnull=False)
+    return Window(
+        label=label,
+        total=sum(counts.values()),
+        by_status={status: counts.get(status, 0) for status in Run.values},
+        success_rate=round(completed / (completed + failed), 4) if completed + failed else None,
+        p95_seconds=duration_percentiles(finished)["p95"],
+    )
+
+
+def overview(user, *, with_broker: bool = True) -> dict[str, Any]:
+    """Return the overview: components, extensions by status and health, run windows, stuck runs."""
+    now = timezone.now()
+    components = {"database": database_health()}
+    if with_broker:
+        components["broker"] = broker_health()
+    components["workers"] = process_health(ProcessHeartbeat.Role.WORKER, "worker")
+    components["beat"] = beat_health()
+    extensions = list(_extensions_for(user).only("name", "status", "is_enabled", "revision", "error_message"))
+    by_status = Counter(extension.status for extension in extensions)
+    active = [extension for extension in extensions if extension.status == Status.ACTIVE]
+    health = health_board.check(active, deadline=HEALTH_DEADLINE_SECONDS) if active else {}
+    enabled = [extension for extension in extensions if extension.is_enabled]
+    healthy = sum(1 for report in health.values() if report.get("healthy"))
+    runs = _runs_for(user)
+    active_runs = runs.filter(status__in=TaskExecution.ACTIVE_STATUSES)
+    stuck = active_runs.filter(status=Run.RUNNING, heartbeat_at__lt=now - EXECUTION_STALE_AFTER).count()
+    return {
+        "components": components,
+        "queue": queue_depth() if with_broker else None,
+        "extensions_total": len(extensions),
+        "extensions_by_status": [
+            (status, label, by_status.get(status, 0), STATUS_COLOURS[status]) for status, label in Status.choices
+        ],
+        "health_percent": round(100 * healthy / len(enabled)) if enabled else None,
+        "healthy": healthy,
+        "enabled": len(enabled),
+        "stuck": stuck,
+        "windows": [
+            _window(runs.filter(queued_at__gte=now - timedelta(hours=1)), "last hour"),
+            _window(runs.filter(queued_at__gte=now - timedelta(hours=24)), "last 24 h"),
+        ],
+        "checked_at": now,
+    }
+
+
+def runs_chart(user, *, hours: int = CHART_HOURS) -> dict[str, Any]:
+    """Return runs per status per hour over the last *hours* hours, as stacked bars ready to draw."""
+    now = timezone.now()
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    rows = (
+        _runs_for(user)
+        .filter(queued_at__gte=start)
+        .annotate(hour=TruncHour("queued_at"))
+        .values_list("hour", "status")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[datetime, Counter] = {}
+    for hour, status, n in rows:
+        counts.setdefault(hour, Counter())[status] += n
+    bars = []
+    for index in range(hours):
+        hour = start + timedelta(hours=index)
+        bars.append({"hour": hour, "counts": counts.get(hour, Counter())})
+    peak = max((sum(bar["counts"].values()) for bar in bars), default=0) or 1
+    width, height = 24, 120
+    for index, bar in enumerate(bars):
+        bottom = height
+        segments = []
+        for status in (Run.COMPLETED, Run.FAILED, Run.CANCELLED, Run.RUNNING, Run.PENDING):
+            n = bar["counts"].get(status, 0)
+            if not n:
+                continue
+            size = max(1.0, height * n / peak)
+            bottom -= size
+            segments.append({"status": status, "n": n, "y": round(bottom, 2), "h": round(size, 2)})
+        bar.update(x=index * width, segments=segments, total=sum(bar["counts"].values()))
+    return {
+        "bars": bars,
+        "peak": peak,
+        "width": hours * width,
+        "height": height,
+        "bar_width": width - 4,
+        "legend": [(status, RUN_COLOURS[status]) for status in Run.values],
+        "colours": RUN_COLOURS,
+    }
+
+
+def active_runs(user, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Return the newest pending and running runs *user* may see, with elapsed time and whether it may cancel."""
+    now = timezone.now()
+    rows = list(execution_list_for_user(user, active_only=True).select_related("definition__extension")[:limit])
+    return [
+        {
+            "execution": row,
+            "elapsed_seconds": (now - (row.started_at or row.queued_at)).total_seconds(),
+            "may_cancel": row.definition is not None
+            and can_run_task(user, row.definition)
+            or (row.definition is None and is_superuser(user)),
+        }
+        for row in rows
+    ]
+
+
+def recent_failures(user, *, limit: int = 10, hours: int = 24) -> list[TaskExecution]:
+    """Return the newest failed runs of the last *hours* hours that *user* may see."""
+    since = timezone.now() - timedelta(hours=hours)
+    return list(
+        execution_list_for_user(user, status=Run.FAILED, since=since).only(
+            "id", "extension_name", "task_name", "failure_reason", "error", "queued_at", "finished_at"
+        )[:limit]
+    )
