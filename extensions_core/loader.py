@@ -209,11 +209,12 @@ def extension_class(module: Any, manifest: Manifest) -> type[BaseExtension]:
     return candidates[0]
 
 
-def check_contributions(instance: BaseExtension, manifest: Manifest, folder: Path | None = None) -> None:
-    """Refuse undeclared routes, declared routes without a view, and unresolvable task functions.
+def route_differences(
+    instance: BaseExtension, manifest: Manifest
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Return the (path, method) pairs routed but not declared, and those declared but not routed.
 
-    With the package *folder*, also undeclared @page/@widget methods and pages
-    or widgets whose template file is missing.
+    Raise ExtensionLoadError when get_routes() raises.
     """
     declared = {(endpoint.path, method) for endpoint in manifest.endpoints for method in endpoint.methods}
     try:
@@ -226,7 +227,16 @@ def check_contributions(instance: BaseExtension, manifest: Manifest, folder: Pat
             error,
         ) from error
     provided = {(item.path, method) for item in routes for method in item.methods}
-    undeclared = sorted(provided - declared)
+    return sorted(provided - declared), sorted(declared - provided)
+
+
+def check_contributions(instance: BaseExtension, manifest: Manifest, folder: Path | None = None) -> None:
+    """Refuse undeclared routes, declared routes without a view, and unresolvable task functions.
+
+    With the package *folder*, also undeclared @page/@widget methods and pages
+    or widgets whose template file is missing.
+    """
+    undeclared, missing = route_differences(instance, manifest)
     if undeclared:
         listed = ", ".join(f"{method} {path}" for path, method in undeclared)
         raise ExtensionLoadError(
@@ -235,7 +245,6 @@ def check_contributions(instance: BaseExtension, manifest: Manifest, folder: Pat
             extension=manifest.name,
             code="extension_undeclared_route",
         )
-    missing = sorted(declared - provided)
     if missing:
         listed = ", ".join(f"{method} {path}" for path, method in missing)
         raise ExtensionLoadError(
@@ -289,6 +298,40 @@ def check_ui_contributions(instance: BaseExtension, manifest: Manifest, folder: 
                 )
 
 
+def instantiate_extension(*, manifest: Manifest, folder: Path, config: dict[str, Any]) -> BaseExtension:
+    """Import the package in *folder* under its private module name and construct its extension class.
+
+    Raise ExtensionLoadError when the import fails, the class is missing or
+    ambiguous, or its constructor raises; the caller forgets the modules then.
+    """
+    _install_finder()
+    name = manifest.name
+    module_name = module_name_of(name)
+    package = module_name.rpartition(".")[2]
+    purge_modules(module_name)
+    with finder.lock:
+        finder.roots[package] = Path(folder).resolve()
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as error:
+        raise _failure(
+            name,
+            "extension_import_failed",
+            f"importing the extension package failed: {type(error).__name__}: {error}",
+            error,
+        ) from error
+    cls = extension_class(module, manifest)
+    try:
+        return cls(manifest=manifest, config=config, package=module_name)
+    except (Exception, SystemExit) as error:
+        raise _failure(
+            name,
+            "extension_construct_failed",
+            f"{cls.__name__}() raised {type(error).__name__}: {error}",
+            error,
+        ) from error
+
+
 def load_extension(
     *, manifest: Manifest, folder: Path, revision: int, config: dict[str, Any], timeout: float
 ) -> LoadedExtension:
@@ -298,34 +341,11 @@ def load_extension(
     class is missing, a contribution is undeclared, or initialize() raises or
     exceeds *timeout*. On failure nothing of the extension stays imported.
     """
-    _install_finder()
     name = manifest.name
     module_name = module_name_of(name)
-    package = module_name.rpartition(".")[2]
     root = Path(folder).resolve()
-    purge_modules(module_name)
-    with finder.lock:
-        finder.roots[package] = root
     try:
-        try:
-            module = importlib.import_module(module_name)
-        except BaseException as error:
-            raise _failure(
-                name,
-                "extension_import_failed",
-                f"importing the extension package failed: {type(error).__name__}: {error}",
-                error,
-            ) from error
-        cls = extension_class(module, manifest)
-        try:
-            instance = cls(manifest=manifest, config=config, package=module_name)
-        except (Exception, SystemExit) as error:
-            raise _failure(
-                name,
-                "extension_construct_failed",
-                f"{cls.__name__}() raised {type(error).__name__}: {error}",
-                error,
-            ) from error
+        instance = instantiate_extension(manifest=manifest, folder=root, config=config)
         check_contributions(instance, manifest, root)
         try:
             run_with_timeout(instance.initialize, timeout=timeout, what=f"{name}.initialize()")

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from extensions_core.models import Extension
 from extensions_core.registry import registry
 from extensions_core.sdk import TaskContext
-from tests.conftest import CORPUS, ROOT, install_fixture
+from tests.conftest import CORPUS, FIXTURES, ROOT, install_fixture, write_extension
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +110,61 @@ def test_validate_json_reports_errors_and_warnings_separately():
     assert ("api.format_response", "manifest_unknown_key") in [
         (item["field"], item["code"]) for item in report["warnings"]
     ]
+
+
+def test_validate_import_prints_code_problems_like_manifest_problems_and_exits_non_zero():
+    folder = FIXTURES / "task_function_missing"
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "extensions", "validate", "--import", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith('error: background_tasks[0].function: task "ghost": "no_such_method" cannot be resolved')
+    assert line.endswith("[extension_task_function_missing]")
+    assert result.stderr.strip().splitlines()[-1] == f"CommandError: {folder} is not valid: 1 error"
+
+
+def test_validate_import_json_lists_the_code_problems_as_errors():
+    manifest = FIXTURES / "undeclared_route" / "extension.json"
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("extensions", "validate", "--import", "--json", str(manifest), stdout=out)
+
+    report = json.loads(out.getvalue())
+    assert (report["valid"], report["imported"], report["warnings"]) == (False, True, [])
+    assert [(item["field"], item["code"]) for item in report["errors"]] == [
+        ("api.endpoints", "extension_undeclared_route")
+    ]
+
+
+def test_validate_import_accepts_a_package_whose_code_matches_its_manifest():
+    out, _ = run("validate", "--import", str(FIXTURES / "with_routes"))
+
+    assert out.strip() == f"{FIXTURES / 'with_routes'} is valid; its code imports and matches the manifest"
+
+
+def test_validate_import_leaves_the_code_of_an_invalid_manifest_alone(tmp_path):
+    folder = write_extension(tmp_path, "broken-both", code="raise SystemExit('never imported')\n", license=None)
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("extensions", "validate", "--import", str(folder), stdout=out)
+
+    assert out.getvalue().splitlines()[-1] == "not imported: the manifest has errors; fix them first"
+    assert "SystemExit" not in out.getvalue()
+
+
+def test_validate_import_needs_an_extension_package():
+    with pytest.raises(CommandError) as caught:
+        run("validate", "--import", str(CORPUS / "iot-smart-home.json"))
+
+    assert "--import needs an extension folder or its extension.json" in str(caught.value)
 
 
 def test_lifecycle_subcommands_print_the_new_state(extensions_root):

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from extensions_core.conf import extension_settings
 from extensions_core.exceptions import ExtensionError, ManifestError
+from extensions_core.inspection import DEFAULT_TIMEOUT_SECONDS, code_problems
 from extensions_core.management.output import as_json, extension_as_dict, failing_with_one_line, table
-from extensions_core.manifest import manifest_problems, parse_json_text, read_document
+from extensions_core.manifest import MANIFEST_FILENAME, manifest_problems, parse_json_text, read_document
 from extensions_core.models import Extension
 from extensions_core.permissions import UserPolicy, can_manage_extension
 from extensions_core.selectors import extension_get_for_user
@@ -49,6 +50,20 @@ class Command(BaseCommand):
         validate = commands.add_parser("validate", help="Validate an extension folder or its extension.json.")
         validate.add_argument("path", type=Path)
         validate.add_argument("--strict", action="store_true", help="Treat warnings as errors.")
+        validate.add_argument(
+            "--import",
+            dest="import_code",
+            action="store_true",
+            help="Also import the code in a child process (without initialize()): the package imports, its class "
+            "is found, every declared endpoint has a @route and none is undeclared, every task function resolves.",
+        )
+        validate.add_argument(
+            "--import-timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT_SECONDS,
+            metavar="SECONDS",
+            help=f"How long --import may take before the child is killed (default {DEFAULT_TIMEOUT_SECONDS:g}).",
+        )
         validate.add_argument("--json", action="store_true", help="Print JSON.")
         discover = commands.add_parser("discover", help="Rescan extension folders and entry points.")
         discover.add_argument("--no-load", action="store_true", help="Do not load newly found extensions.")
@@ -165,29 +180,44 @@ class Command(BaseCommand):
             problems = list(error.problems)
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror}") from error
+        package = self.package_of(path) if options["import_code"] else None
         errors = [p for p in problems if options["strict"] or not p.is_warning]
+        imported = False
+        if package is not None and not errors:
+            problems += code_problems(package, timeout_seconds=options["import_timeout"])
+            errors = [p for p in problems if options["strict"] or not p.is_warning]
+            imported = True
+        report = {
+            "path": str(path),
+            "valid": not errors,
+            "errors": [p.as_dict() for p in errors],
+            "warnings": [p.as_dict() for p in problems if p not in errors],
+        }
         if options["json"]:
-            self.stdout.write(
-                as_json(
-                    {
-                        "path": str(path),
-                        "valid": not errors,
-                        "errors": [p.as_dict() for p in errors],
-                        "warnings": [p.as_dict() for p in problems if p not in errors],
-                    }
-                )
-            )
+            self.stdout.write(as_json({**report, "imported": imported} if options["import_code"] else report))
         else:
             for problem in problems:
                 kind = "error" if problem in errors else "warning"
                 self.stdout.write(f"{kind}: {problem.field or '(file)'}: {problem.message} [{problem.code}]")
+            if package is not None and not imported:
+                self.stdout.write("not imported: the manifest has errors; fix them first")
         if errors:
             raise CommandError(f"{path} is not valid: {len(errors)} error{'s' if len(errors) > 1 else ''}")
         if not options["json"]:
             warned = len(problems)
             self.stdout.write(
-                f"{path} is valid" + (f" ({warned} warning{'s' if warned > 1 else ''})" if warned else "")
+                f"{path} is valid"
+                + (f" ({warned} warning{'s' if warned > 1 else ''})" if warned else "")
+                + ("; its code imports and matches the manifest" if imported else "")
             )
+
+    def package_of(self, path: Path) -> Path:
+        """Return the extension folder *path* names (the folder itself, or the folder of its extension.json)."""
+        if path.is_dir():
+            return path
+        if path.name == MANIFEST_FILENAME:
+            return path.parent
+        raise CommandError(f"--import needs an extension folder or its {MANIFEST_FILENAME} (got {path})")
 
     def handle_discover(self, options) -> None:
         report = failing_with_one_line(self, lambda: extension_discover(load_new=not options["no_load"]))
