@@ -11,6 +11,7 @@ the service would refuse.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -52,7 +53,8 @@ class LinesField(forms.CharField):
         text = super().to_python(value)
         if not text:
             return None
-        items = [line.strip() for line in text.splitlines() if line.strip()]
+        # Only line breaks a text box makes split items (str.splitlines also splits at \f, \x1c, ...).
+        items = [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
         converted = []
         for number, item in enumerate(items, start=1):
             try:

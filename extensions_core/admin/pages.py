@@ -9,11 +9,10 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from extensions_core import ui
 from extensions_core.exceptions import ExtensionNotFoundError
 from extensions_core.selectors import extension_get_for_user
 from extensions_core.ui import (
-    PAGE_RENDER_TIMEOUT_SECONDS,
-    WIDGET_RENDER_TIMEOUT_SECONDS,
     ContributionForbiddenError,
     ContributionNotFoundError,
     ContributionRenderError,
@@ -34,7 +33,7 @@ def page_view(request: HttpRequest, extension: str, page_path: str) -> HttpRespo
         raise PermissionDenied(str(error)) from error
     handler = loaded.instance.get_pages().get(page.path)
     try:
-        body = contribution_render(request, loaded, page, handler=handler, timeout=PAGE_RENDER_TIMEOUT_SECONDS)
+        body = contribution_render(request, loaded, page, handler=handler, timeout=ui.PAGE_RENDER_TIMEOUT_SECONDS)
         error = ""
     except ContributionRenderError as failure:
         body, error = "", str(failure)
@@ -59,7 +58,7 @@ def widget_view(request: HttpRequest, extension: str, widget: str) -> HttpRespon
         raise PermissionDenied(str(error)) from error
     handler = loaded.instance.get_widgets().get(item.name)
     try:
-        body = contribution_render(request, loaded, item, handler=handler, timeout=WIDGET_RENDER_TIMEOUT_SECONDS)
+        body = contribution_render(request, loaded, item, handler=handler, timeout=ui.WIDGET_RENDER_TIMEOUT_SECONDS)
         error = ""
     except ContributionRenderError as failure:
         body, error = "", str(failure)

@@ -52,7 +52,7 @@ def run_form_view(request: HttpRequest, definition_id: str) -> HttpResponse:
             initial = execution_get_for_user(request.user, source).parameters or {}
         except ExecutionNotFoundError:
             messages.warning(request, f"Run {source} is not visible to you; the form starts from the defaults.")
-    form = SchemaForm(definition.parameters_schema, request.POST or None, initial=initial)
+    form = SchemaForm(definition.parameters_schema, request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             execution = _start(request, definition, form.value())

@@ -159,7 +159,10 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
             )
             finished = counts["completed"] + counts["failed"]
             extra = {
-                "next_runs": schedule.upcoming(timezone.now(), 5) if schedule and definition.is_enabled else [],
+                "next_runs": [
+                    (due.isoformat(), due.strftime("%a %Y-%m-%d %H:%M:%S %Z"), str(due.tzinfo))
+                    for due in (schedule.upcoming(timezone.now(), 5) if schedule and definition.is_enabled else [])
+                ],
                 "recent_runs": list(definition.executions.order_by("-queued_at")[:10]),
                 "counts_24h": counts,
                 "success_rate_24h": round(100 * counts["completed"] / finished) if finished else None,
