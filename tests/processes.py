@@ -122,3 +122,36 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
 def start_beat(**extra: str) -> subprocess.Popen:
     """Start a real Celery beat with the platform's database scheduler, waking at least every second."""
     return subprocess.Popen(BEAT_COMMAND, cwd=ROOT, env=process_environment(**extra))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_web(port: int, **extra: str) -> subprocess.Popen:
+    """Start a real web process (gunicorn, one worker) of the platform on *port*, on the test database."""
+    command = [sys.executable, "-m", "gunicorn", "karen.wsgi:application", "--bind", f"127.0.0.1:{port}",
+               "--workers", "1", "--threads", "4", "--log-level", "warning"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=process_environment(**extra))
+
+
+def wait_for_http(url: str, timeout: float = 30) -> None:
+    """Wait until *url* answers at all (any status)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+            time.sleep(0.1)
