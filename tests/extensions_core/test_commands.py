@@ -234,6 +234,22 @@ def test_startextension_creates_a_skeleton_that_validates_and_loads(extensions_r
     assert [route.path for route in instance.get_routes()] == ["/echo", "/ping"]
     context = TaskContext("1", "example_task", "weather-station", {}, None, logging.getLogger("test"))
     assert instance.get_task_function("example_task")(context, greeting="hi") == {"greeting": "hi"}
+    assert list(instance.get_pages()) == ["/weather-station"] and list(instance.get_widgets()) == ["summary"]
+
+
+def test_startextensions_page_and_widget_work_as_generated(extensions_root, admin_client):
+    call_command("startextension", "weather-station", stdout=StringIO())
+    run("discover")
+
+    page = admin_client.get("/admin/extensions/weather-station/weather-station")
+    widget = admin_client.get("/admin/extensions/weather-station/widgets/summary/")
+    dashboard = admin_client.get("/admin/").content.decode()
+
+    assert page.status_code == 200
+    assert "Weather Station 0.1.0 answered" in page.content.decode() and "No runs yet." in page.content.decode()
+    assert "<strong>0</strong> calls answered by this web process." in widget.content.decode()
+    assert 'data-navigation-item="weather-station/weather-station"' in dashboard
+    assert 'data-widget="weather-station:summary"' in dashboard
 
 
 def test_startextension_refuses_a_reserved_name(extensions_root):

@@ -15,7 +15,7 @@ INIT_TEMPLATE = '''"""{display_name}: {description}"""
 
 from __future__ import annotations
 
-from extensions_core.sdk import BaseExtension, RequestError, TaskContext, route
+from extensions_core.sdk import BaseExtension, RequestError, TaskContext, page, route, widget
 
 
 class {class_name}(BaseExtension):
@@ -44,16 +44,48 @@ class {class_name}(BaseExtension):
     def health_check(self) -> dict:
         return {{"healthy": True, "calls": self.calls}}
 
+    @page("/{name}")
+    def overview_page(self, request) -> dict:
+        """Context of /admin/extensions/{name}/{name} (templates/pages/{name}.html)."""
+        return {{"calls": self.calls, "recent_runs": self.recent_runs(limit=5)}}
+
+    @widget("summary")
+    def summary_widget(self, request) -> dict:
+        """Context of the dashboard widget (templates/widgets/summary.html)."""
+        return {{"calls": self.calls}}
+
     def example_task(self, context: TaskContext, greeting: str = "hello") -> dict:
         """A manual task: `manage.py tasks run {name} example_task --param greeting=hi`."""
         context.logger.info("example_task says %s", greeting)
         return {{"greeting": greeting}}
 '''
 
+# Rendered inside the admin (its chrome, CSS and htmx are there): plain HTML, no inline scripts (CSP).
+PAGE_TEMPLATE = """<div class="module" style="padding: 12px">
+  <p>{{ extension.display_name }} {{ extension.version }} answered
+     <strong>{{ calls }}</strong> call{{ calls|pluralize }} in this web process.
+     Its API: <a href="{{ extension.api_url }}ping">{{ extension.api_url }}ping</a>.</p>
+  <h2>Recent task runs</h2>
+  <ul>
+  {% for run in recent_runs %}
+    <li><a href="{{ run.admin_url }}">{{ run.task_name }}</a>: {{ run.status }}
+        at {{ run.queued_at|date:"Y-m-d H:i:s" }}</li>
+  {% empty %}
+    <li>No runs yet.</li>
+  {% endfor %}
+  </ul>
+</div>
+"""
+WIDGET_TEMPLATE = """<p><strong>{{ calls }}</strong> call{{ calls|pluralize }} answered by this web process.</p>
+"""
+
 
 class Command(BaseCommand):
     requires_system_checks = []
-    help = "Create a working extension skeleton (extension.json and __init__.py) in the extensions folder."
+    help = (
+        "Create a working extension skeleton in the extensions folder: extension.json, __init__.py "
+        "(two endpoints, a task, a page and a dashboard widget) and the page's and widget's templates."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Extension name: lowercase letters, digits and hyphens (my-extension).")
@@ -73,7 +105,7 @@ class Command(BaseCommand):
             "license": "MIT",
             "category": "custom",
             "tags": [],
-            "capabilities": {"provides_api": True, "provides_background_tasks": True},
+            "capabilities": {"provides_api": True, "provides_background_tasks": True, "provides_ui": True},
             "api": {
                 "endpoints": [
                     {"path": "/ping", "methods": ["GET"], "permissions": [], "description": "Liveness ping."},
@@ -98,6 +130,10 @@ class Command(BaseCommand):
                 }
             ],
             "settings": {"type": "object", "properties": {}, "additionalProperties": True},
+            "ui": {
+                "control_room_pages": [{"name": display_name, "path": f"/{name}", "icon": "🧩", "permissions": []}],
+                "dashboard_widgets": [{"name": "summary", "title": display_name, "refresh_seconds": 30}],
+            },
         }
         from extensions_core.exceptions import ManifestError
 
@@ -110,6 +146,10 @@ class Command(BaseCommand):
         class_name = re.sub(r"(^|-)([a-z0-9])", lambda match: match.group(2).upper(), name) + "Extension"
         target.mkdir(parents=True)
         (target / "extension.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        (target / "templates" / "pages").mkdir(parents=True)
+        (target / "templates" / "widgets").mkdir(parents=True)
+        (target / "templates" / "pages" / f"{name}.html").write_text(PAGE_TEMPLATE, encoding="utf-8")
+        (target / "templates" / "widgets" / "summary.html").write_text(WIDGET_TEMPLATE, encoding="utf-8")
         (target / "__init__.py").write_text(
             INIT_TEMPLATE.format(
                 name=name,
@@ -121,5 +161,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Created {target}")
         self.stdout.write(
-            f"Next: `manage.py extensions discover` loads it; its endpoints are under /api/extensions/{name}/."
+            f"Next: `./karenctl manage extensions discover` loads it; its endpoints are under "
+            f"/api/extensions/{name}/, its page at /admin/extensions/{name}/{name}, its widget on the dashboard."
         )
