@@ -91,3 +91,30 @@ def test_status_view_lists_the_tasks(extension):
         "manual_task",
         "handle_extension_loaded_event",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_recent_runs_widget_lists_the_newest_runs_with_links(extension, admin_client):
+    import uuid
+
+    from django.utils import timezone
+
+    from extensions_core.models import TaskDefinition, TaskExecution
+
+    definition = TaskDefinition.objects.get(extension__name="background-task-extension", name="manual_task")
+    run = TaskExecution.objects.create(
+        id=uuid.uuid4(),
+        definition=definition,
+        extension_name="background-task-extension",
+        task_name="manual_task",
+        status="failed",
+        failure_reason="timeout",
+        trigger_type="manual",
+        queued_at=timezone.now(),
+        duration_seconds=1.25,
+    )
+
+    body = admin_client.get("/admin/extensions/background-task-extension/widgets/recent-runs/").content.decode()
+
+    assert f'<a href="/admin/extensions_core/taskexecution/{run.pk}/change/">manual_task</a>' in body
+    assert "failed (timeout)" in body and "1.250 s" in body

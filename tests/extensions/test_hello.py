@@ -80,3 +80,24 @@ def test_health_reports_greeting_count_and_uptime(hello):
     assert health["healthy"] is True
     assert health["greeting_count"] == 1
     assert health["uptime_seconds"] >= 0
+
+
+def test_the_hello_dashboard_page_counts_greets_through_its_own_route_and_refuses_bad_names(hello, admin_client):
+    page = admin_client.get("/admin/extensions/hello-extension/hello").content.decode()
+    greeted = admin_client.get("/admin/extensions/hello-extension/hello", {"name": "Ann"}).content.decode()
+    refused = admin_client.get("/admin/extensions/hello-extension/hello", {"name": "x" * 51}).content.decode()
+
+    assert "Greetings served by this web process: <strong data-greeting-count>0</strong>" in page
+    assert "up for <strong>" in page
+    assert "<p data-greeting>Hello, Ann! Welcome to the AI Karen Extension System!</p>" in greeted
+    assert "<strong data-greeting-count>1</strong>" in greeted
+    assert "Name too long: at most 50 characters (got 51)" in refused
+
+
+def test_the_greetings_widget_shows_the_count_and_links_the_page(hello, admin_client):
+    hello._count()
+
+    body = admin_client.get("/admin/extensions/hello-extension/widgets/greetings/").content.decode()
+
+    assert "<strong data-greeting-count>1</strong> greeting served by this web process." in body
+    assert 'href="/admin/extensions/hello-extension/hello"' in body
