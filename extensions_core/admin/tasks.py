@@ -56,6 +56,12 @@ def _next_or(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def _zone_note(moment) -> str:
+    """The zone's name when its abbreviation does not already say it ("Europe/Paris" beside "CET")."""
+    name = str(moment.tzinfo)
+    return "" if name == moment.strftime("%Z") else name
+
+
 def schedule_of(definition: TaskDefinition) -> Schedule | None:
     """Return the definition's schedule (cron in its time zone, or interval), or None when it has none."""
     if definition.interval_seconds:
@@ -123,6 +129,9 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # definitions come from manifests
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the next sync from the manifest would bring it back; disable it instead
+
     def get_urls(self):
         from django.urls import path
 
@@ -160,7 +169,7 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
             finished = counts["completed"] + counts["failed"]
             extra = {
                 "next_runs": [
-                    (due.isoformat(), due.strftime("%a %Y-%m-%d %H:%M:%S %Z"), str(due.tzinfo))
+                    (due.isoformat(), due.strftime("%a %Y-%m-%d %H:%M:%S %Z"), _zone_note(due))
                     for due in (schedule.upcoming(timezone.now(), 5) if schedule and definition.is_enabled else [])
                 ],
                 "recent_runs": list(definition.executions.order_by("-queued_at")[:10]),
@@ -183,7 +192,8 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
             return "-"
         url = reverse("admin:django_celery_beat_periodictask_change", args=[row.pk])
         state = "enabled" if row.enabled else "disabled (task disabled or extension not active)"
-        return format_html('<a href="{}">{}</a> — {}, last run {}', url, row.name, state, row.last_run_at or "never")
+        last = row.last_run_at.strftime("%Y-%m-%d %H:%M:%S %Z") if row.last_run_at else "never"
+        return format_html('<a href="{}">{}</a> — {}, last run {}', url, row.name, state, last)
 
     def save_model(self, request: HttpRequest, obj: TaskDefinition, form, change: bool) -> None:
         changes = {
