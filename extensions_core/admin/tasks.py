@@ -22,7 +22,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 from guardian.admin import GuardedModelAdminMixin
 
-from extensions_core.admin.runs import LIVE_SECONDS
+from extensions_core.admin.runs import LIVE_SECONDS, log_html
 from extensions_core.due_times import Schedule
 from extensions_core.exceptions import ExtensionError
 from extensions_core.manifest.checks import task_schedule_problems
@@ -394,6 +394,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
                 "can_cancel": not execution.is_finished and (may_run or execution.definition is None),
                 "can_run_again": may_run and execution.is_finished,
                 "line_count": len(execution.log or []),
+                "log_html": log_html(execution.log or []),
                 "live_seconds": LIVE_SECONDS,
                 "live_url": reverse("admin:extensions_core_taskexecution_live", args=[execution.pk]),
             }
