@@ -43,7 +43,9 @@ def session_cookie(client) -> str:
 
 
 def shows_item(port: int, cookie: str) -> bool:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/extensions_core/extension/", headers={"Cookie": cookie})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/admin/extensions_core/extension/", headers={"Cookie": cookie}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return ITEM in response.read().decode()
 
