@@ -110,7 +110,7 @@ def run_again_view(request: HttpRequest, execution_id: str) -> HttpResponse:
 def execution_live_view(request: HttpRequest, execution_id: str) -> HttpResponse:
     """A run's status, times, result and the log lines after ?after=N, as its page polls them.
 
-    Answers 286 (htmx: stop polling) once the run has ended.
+    Once the run has ended: 286 (htmx: stop polling) and HX-Refresh, so the page is shown again, final.
     """
     try:
         execution = execution_get_for_user(request.user, execution_id)
@@ -127,5 +127,9 @@ def execution_live_view(request: HttpRequest, execution_id: str) -> HttpResponse
         "live_seconds": LIVE_SECONDS,
         "live_url": reverse("admin:extensions_core_taskexecution_live", args=[execution.pk]),
     }
-    status = STOP_POLLING if execution.is_finished else 200
-    return TemplateResponse(request, "admin/extensions_core/taskexecution/live.html", context, status=status)
+    if not execution.is_finished:
+        return TemplateResponse(request, "admin/extensions_core/taskexecution/live.html", context)
+    response = TemplateResponse(request, "admin/extensions_core/taskexecution/live.html", context, status=STOP_POLLING)
+    # The run ended: the whole page is shown again once, so every field (not only the live part) is final.
+    response["HX-Refresh"] = "true"
+    return response

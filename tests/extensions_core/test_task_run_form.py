@@ -215,6 +215,7 @@ def test_the_run_page_tails_new_log_lines_and_stops_polling_when_the_run_ends(su
     TaskExecution.objects.filter(pk=execution.pk).update(status=Status.COMPLETED, result={"n": 1})
     ended = superuser.get(f"{live}?after=3")
     assert ended.status_code == 286  # htmx: stop polling
+    assert ended["HX-Refresh"] == "true"  # and show the whole page once more, final
     assert "hx-get" not in ended.content.decode()
     assert "&quot;n&quot;: 1" in ended.content.decode()
 
