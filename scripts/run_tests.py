@@ -6,6 +6,8 @@ private instances started here from installed binaries (initdb/pg_ctl,
 redis-server); as root with apt-get, the packages are installed first. The
 fault tests (tests/faults) always start private instances of their own, which
 they stop, restart and kill; they never touch the machine's servers.
+The browser tests (tests/browser) drive Debian's Chromium at /usr/bin/chromium,
+installed first as root when missing, and run in the embedded pass only.
 Arguments are passed to pytest; `--stack embedded|production|faults` runs one pass.
 """
 
@@ -21,6 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
+# The browser tests' Chromium (Debian's package) and the font that draws the emoji of navigation items.
+CHROMIUM = Path("/usr/bin/chromium")
+EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+BROWSER_TESTS = ROOT / "tests" / "browser"
 
 from tests import servers  # noqa: E402 - needs the project root on the path
 
@@ -50,6 +56,42 @@ def ensure_server_binaries() -> None:
         missing.append("redis-server")
     if missing:
         apt_install(*missing)
+
+
+def ensure_browser() -> None:
+    """Chromium must be installed for the browser tests: Playwright drives it, nothing is downloaded.
+
+    The colour emoji font is optional: without it the icons of navigation items
+    are empty boxes in the screenshots.
+    """
+    if not CHROMIUM.exists():
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise SystemExit(
+                f"run_tests: {CHROMIUM} not found; the browser tests (tests/browser) drive Debian's Chromium: "
+                "install it with `apt-get install chromium` (as root)"
+            )
+        apt_install("chromium")
+    if not EMOJI_FONT.exists():
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            say("fonts-noto-color-emoji is not installed: emoji show as empty boxes in the browser tests' screenshots")
+            return
+        try:
+            apt_install("fonts-noto-color-emoji")
+        except subprocess.CalledProcessError as error:
+            say(f"fonts-noto-color-emoji could not be installed ({error}); going on without it")
+
+
+def argument_path(argument: str) -> Path:
+    """The file or folder a pytest argument names (`tests/x.py::test_y` names tests/x.py)."""
+    return (ROOT / argument.split("::")[0]).resolve()
+
+
+def may_select_browser_tests(targets: list[Path]) -> bool:
+    """Whether the chosen *targets* (none: the whole suite) may include tests/browser (an option's value may)."""
+    return not targets or any(
+        target.is_relative_to(BROWSER_TESTS) or BROWSER_TESTS.is_relative_to(target) or not target.exists()
+        for target in targets
+    )
 
 
 def start_private_postgres() -> str:
@@ -101,14 +143,21 @@ def run_pytest(stack: str, env: dict[str, str], arguments: list[str]) -> int:
 def main() -> int:
     arguments = sys.argv[1:]
     passes = ["embedded", "production", "faults"]
-    if "--stack" in arguments:
+    stack_given = "--stack" in arguments
+    if stack_given:
         index = arguments.index("--stack")
         passes = [arguments[index + 1]]
         del arguments[index : index + 2]
-    ensure_server_binaries()
-    base = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     # Paths given on the command line choose the tests; otherwise each pass runs its own part.
-    chosen = any(not argument.startswith("-") for argument in arguments)
+    targets = [argument_path(argument) for argument in arguments if not argument.startswith("-")]
+    chosen = bool(targets)
+    # The browser tests start a platform of their own on the embedded stack: the embedded pass alone runs them.
+    if chosen and not stack_given and all(target.is_relative_to(BROWSER_TESTS) for target in targets):
+        passes = ["embedded"]
+    ensure_server_binaries()
+    if "embedded" in passes and may_select_browser_tests(targets):
+        ensure_browser()
+    base = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     results = {}
     for name in passes:
         env = dict(base)
@@ -121,11 +170,11 @@ def main() -> int:
                 REDIS_URL=redis_url(),
                 KAREN_VAR_DIR=str(ROOT / "var" / "test-production"),
             )
-            selection = [] if chosen else ["--ignore=tests/faults"]
+            selection = ["--deselect=tests/browser"] if chosen else ["--ignore=tests/faults", "--ignore=tests/browser"]
         else:
             # Each fault test starts its own PostgreSQL and Redis (it stops, restarts and kills them).
             env["KAREN_VAR_DIR"] = str(ROOT / "var" / "test-faults")
-            selection = [] if chosen else ["tests/faults"]
+            selection = ["--deselect=tests/browser"] if chosen else ["tests/faults"]
         results[name] = run_pytest(name, env, [*arguments, *selection])
     for name, code in results.items():
         say(f"{name}: {'passed' if code == 0 else f'FAILED (pytest exit {code})'}")
