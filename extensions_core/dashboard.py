@@ -84,6 +84,7 @@ class Card:
     endpoints: int
     tasks: int
     runs_24h: int = 0
+    completed_24h: int = 0
     failed_24h: int = 0
     cpu_seconds_24h: float = 0.0
     peak_memory_bytes_24h: int | None = None
@@ -92,7 +93,9 @@ class Card:
 
     @property
     def failure_rate(self) -> float | None:
-        return round(self.failed_24h / self.runs_24h, 4) if self.runs_24h else None
+        """Failed among the runs that ended completed or failed (cancelled and unfinished ones are neither)."""
+        finished = self.completed_24h + self.failed_24h
+        return round(self.failed_24h / finished, 4) if finished else None
 
     @property
     def last_error(self) -> str:
@@ -190,6 +193,7 @@ def extension_cards(user) -> list[Card]:
         .values("extension_name")
         .annotate(
             runs=Count("id"),
+            completed=Count("id", filter=Q(status=Run.COMPLETED)),
             failed=Count("id", filter=Q(status=Run.FAILED)),
             cpu=Sum("cpu_seconds"),
             peak=Max("peak_memory_bytes"),
@@ -209,7 +213,7 @@ def extension_cards(user) -> list[Card]:
         )
         row = figures.get(extension.name)
         if row:
-            card.runs_24h, card.failed_24h = row["runs"], row["failed"]
+            card.runs_24h, card.completed_24h, card.failed_24h = row["runs"], row["completed"], row["failed"]
             card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"] or 0.0, 3), row["peak"]
             card.last_run_at = row["last"]
         cards.append(card)

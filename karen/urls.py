@@ -1,6 +1,7 @@
 """Root URLs: the admin (the control room; login rate limited), the API, and / sending people to the control room."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -10,6 +11,8 @@ admin.site.login = throttle_login_view(admin.site.login)
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Browsers ask for /favicon.ico on pages that name no icon (the API's).
+    path("favicon.ico", RedirectView.as_view(url=static("extensions_core/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/", include("extensions_core.api.urls")),
     # Log in / out links of the browsable API (session auth, CSRF enforced).

@@ -27,8 +27,10 @@ def page_view(request: HttpRequest, extension: str, page_path: str) -> HttpRespo
     path = "/" + page_path
     try:
         loaded, page = page_get_for_user(request.user, extension, path)
-    except ContributionNotFoundError as error:
-        raise Http404(f'no page "{path}" of an active extension "{extension}" is open to you') from error
+    except ContributionNotFoundError:
+        # The same answer whether the page is missing, its extension inactive or invisible to the viewer.
+        context = {**admin.site.each_context(request), "title": "Page not found", "extension": extension, "path": path}
+        return TemplateResponse(request, "admin/control_room/page_missing.html", context, status=404)
     except ContributionForbiddenError as error:
         raise PermissionDenied(str(error)) from error
     handler = loaded.instance.get_pages().get(page.path)

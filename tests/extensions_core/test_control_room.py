@@ -62,6 +62,23 @@ def test_the_root_url_leads_to_the_control_room(client):
     assert response["Location"] == "/admin/"
 
 
+def test_the_favicon_is_ours(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/extensions_core/favicon.svg"
+
+
+def test_a_card_counts_failure_rate_over_finished_runs_only(superuser, labs):
+    run("nap", Status.RUNNING)
+    run("nap", Status.CANCELLED)
+
+    page = superuser.get("/admin/control-room/extensions/").content.decode()
+    lab = page.split('data-extension="task-lab"')[1].split("</article>")[0]
+
+    assert "<dt>Runs (24 h)</dt><dd>2</dd>" in lab
+
+
 def test_the_dashboard_is_the_admin_index_and_keeps_the_model_list_reachable(superuser, labs):
     page = superuser.get("/admin/").content.decode()
     models = superuser.get("/admin/models/")

@@ -116,9 +116,24 @@ def test_pages_of_an_extension_that_is_not_active_answer_404_and_leave_the_navig
     assert "ui-lab/lab" in nav_items(superuser.get("/admin/").content.decode())
 
 
-def test_an_unknown_page_path_answers_404(superuser, lab):
-    assert superuser.get(f"{LAB}/nothing-here").status_code == 404
+def test_an_unknown_page_path_answers_404_inside_the_admin(superuser, lab):
+    missing = superuser.get(f"{LAB}/nothing-here")
+
+    assert missing.status_code == 404
+    assert "No page <code>/nothing-here</code> of an active extension <code>ui-lab</code>" in missing.content.decode()
+    assert 'id="nav-sidebar"' in missing.content.decode()
     assert superuser.get("/admin/extensions/no-such-extension/lab").status_code == 404
+
+
+def test_the_extension_admin_page_links_its_pages_only_while_active(superuser, lab):
+    change = f"/admin/extensions_core/extension/{lab.pk}/change/"
+    assert f'href="{LAB}/lab"' in superuser.get(change).content.decode()
+
+    extension_unload(name="ui-lab")
+
+    page = superuser.get(change).content.decode()
+    assert f'href="{LAB}/lab"' not in page
+    assert "Served while the extension is active: 🧪 Lab page" in page
 
 
 def test_a_page_that_raises_shows_the_error_inside_the_admin(superuser, lab):

@@ -19,3 +19,23 @@
     if (bar && event.detail.successful && xhr && !xhr.getResponseHeader("HX-Retarget")) { bar.textContent = ""; }
   });
 })();
+
+// A run's log follows its new lines while the reader is at its end; a reader who scrolled up stays put.
+(function () {
+  "use strict";
+  var atEnd = true;
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var log = document.getElementById("execution-log");
+    if (log && event.detail.target === log) {
+      atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var log = document.getElementById("execution-log");
+    if (log && event.detail.target === log && atEnd) { log.scrollTop = log.scrollHeight; }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var log = document.getElementById("execution-log");
+    if (log && log.closest("[data-running]")) { log.scrollTop = log.scrollHeight; }
+  });
+})();
