@@ -15,6 +15,9 @@ from extensions_core.loader import NAMESPACE
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixture_extensions"
 SHIPPED = ROOT / "extensions"
+# The extensions the platform ships. Tests see these by name, copied to a folder of their own, never the whole
+# extensions/ folder: an author's work in progress there (`startextension`) must not change what a test finds.
+SHIPPED_NAMES = ("background-task-extension", "hello-extension")
 CORPUS = ROOT.parent / "shared" / "karen-manifests"
 
 
@@ -74,14 +77,22 @@ def full_schema_errors(document: Any) -> list:
     return list(_validator().iter_errors(document))
 
 
+def install_shipped(root: Path) -> Path:
+    """Copy the shipped extensions (SHIPPED_NAMES, nothing else from extensions/) into *root*; return *root*."""
+    for name in SHIPPED_NAMES:
+        shutil.copytree(SHIPPED / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
 @pytest.fixture
-def shipped(settings):
-    """Make the shipped extensions folder the only source, discovered and not yet loaded."""
+def shipped(settings, tmp_path_factory) -> Path:
+    """A copy of the shipped extensions as the only source, discovered and not yet loaded."""
     from extensions_core.services import extension_discover
 
-    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [SHIPPED], "ENTRY_POINTS": False}
+    root = install_shipped(tmp_path_factory.mktemp("shipped"))
+    settings.EXTENSIONS = {**settings.EXTENSIONS, "DIRS": [root], "ENTRY_POINTS": False}
     extension_discover(load_new=False)
-    return SHIPPED
+    return root
 
 
 def write_extension(

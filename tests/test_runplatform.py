@@ -15,7 +15,7 @@ import urllib.request
 import psutil
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, install_shipped
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,20 @@ def free_port() -> int:
 
 
 def embedded_environment(tmp_path) -> dict[str, str]:
+    """The embedded stack with var/ and extensions/ folders of its own under *tmp_path*.
+
+    extensions/ holds a copy of the shipped extensions unless the caller filled it first.
+    """
+    extensions = tmp_path / "extensions"
+    if not extensions.exists():
+        install_shipped(extensions)
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(KAREN_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    env.update(
+        KAREN_VAR_DIR=str(tmp_path / "var"),
+        KAREN_EXTENSION_DIRS=str(extensions),
+        KAREN_ENTRY_POINTS="false",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 

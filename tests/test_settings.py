@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from tests.conftest import ROOT, install_fixture
+from tests.conftest import ROOT, install_fixture, install_shipped
 
 PRINT_SETTINGS = """
 import json, django
@@ -170,6 +170,7 @@ def test_the_documented_production_profile_passes_check_deploy_without_a_warning
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "KAREN_VAR_DIR": str(tmp_path / "var"),
+        "KAREN_EXTENSION_DIRS": str(install_shipped(tmp_path / "extensions")),
         "KAREN_ENTRY_POINTS": "false",
         **PRODUCTION_PROFILE,
     }
