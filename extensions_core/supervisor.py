@@ -150,13 +150,43 @@ class Supervisor:
         return troubled
 
 
-def _group_alive(group: int) -> bool:
-    """Return whether any process is left in process group *group*."""
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _group_alive(group: int, *, grace_seconds: float = 3.0) -> bool:
+    """Return whether a live process is left in process group *group* after up to *grace_seconds*.
+
+    Zombies do not count: a pool process's sandbox child, orphaned when the pool
+    ends, stays a zombie until init reaps it, and is already gone. Processes
+    still ending on their own get *grace_seconds* to do so.
+    """
+    deadline = time.monotonic() + grace_seconds
+    while True:
+        if not _live_members(group):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+
+
+def _live_members(group: int) -> list[int]:
+    """Return the pids of group *group* that are not zombies (from /proc; killpg(0) also finds zombies)."""
+    if not os.path.isdir("/proc"):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return []
+        return [group]
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp, ...
+        if int(fields[2]) == group and fields[0] != "Z":
+            members.append(int(entry))
+    return members
 
 
 def _kill_group(group: int) -> None:
