@@ -62,6 +62,8 @@ def test_children_that_leave_the_session_or_are_orphaned_die_with_the_run(worker
     folder = tmp_path / "children"
 
     execution = wait_until_finished(start("fault-lab", "leave_children", folder=str(folder), wait=wait))
+    # 5 s to start its children and write their pids: 2 s was not always enough on two loaded cores.
+    assert (folder / "children.pid").exists(), f"the task ended before starting its children: {execution.error}"
     pids = left_behind(folder)
 
     assert execution.status == ("failed" if wait else "completed"), execution.error
