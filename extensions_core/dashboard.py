@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncHour
+from django.urls import reverse
 from django.utils import timezone
 
 from extensions_core.health import (
     beat_health,
-    broker_health,
+    broker_status,
     database_health,
     duration_percentiles,
     extension_health,
     process_health,
-    queue_depth,
 )
 from extensions_core.models import Extension, ProcessHeartbeat, TaskExecution
 from extensions_core.permissions import (
@@ -43,8 +43,9 @@ Status = Extension.Status
 Run = TaskExecution.Status
 # A whole dashboard waits at most this long for the extensions' health checks (run side by side).
 HEALTH_DEADLINE_SECONDS = 1.0
-# Health reports are reused for this long, so the overview and the cards of one refresh share them.
-HEALTH_REUSE_SECONDS = 2.0
+# Health reports are reused for this long: the parts of one refresh share them, and a poll every 5 s runs
+# each extension's health_check() at most every 10 s per web process.
+HEALTH_REUSE_SECONDS = 10.0
 CHART_HOURS = 24
 STATUS_COLOURS = {
     Status.ACTIVE: "#1a7f37",
@@ -90,6 +91,8 @@ class Card:
     peak_memory_bytes_24h: int | None = None
     last_run_at: datetime | None = None
     actions: list[str] = field(default_factory=list)
+    # The extension's admin URL; its lifecycle actions post to {admin_url}lifecycle/{action}/.
+    admin_url: str = ""
 
     @property
     def failure_rate(self) -> float | None:
@@ -100,6 +103,59 @@ class Card:
     @property
     def last_error(self) -> str:
         return self.extension.error_message or self.extension.reload_error_message
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRuns:
+    """The viewer's runs of the last 24 h, counted by extension, hour and status in one grouped query.
+
+    The overview's 24 h window, the cards and the chart all read it, so a whole
+    dashboard scans the last day once.
+    """
+
+    since: datetime
+    # (extension_name, hour, status, runs, cpu seconds, peak memory bytes, last queued_at)
+    rows: list[tuple]
+
+    def by_status(self) -> Counter:
+        counts: Counter = Counter()
+        for _name, _hour, status, n, *_ in self.rows:
+            counts[status] += n
+        return counts
+
+    def by_extension(self) -> dict[str, dict[str, Any]]:
+        figures: dict[str, dict[str, Any]] = {}
+        for name, _hour, status, n, cpu, peak, last in self.rows:
+            entry = figures.setdefault(
+                name, {"runs": 0, "cpu": 0.0, "peak": None, "last": None, "by_status": Counter()}
+            )
+            entry["runs"] += n
+            entry["by_status"][status] += n
+            entry["cpu"] += cpu or 0.0
+            if peak is not None and (entry["peak"] is None or peak > entry["peak"]):
+                entry["peak"] = peak
+            if entry["last"] is None or last > entry["last"]:
+                entry["last"] = last
+        return figures
+
+    def by_hour(self) -> dict[datetime, Counter]:
+        counts: dict[datetime, Counter] = {}
+        for _name, hour, status, n, *_ in self.rows:
+            counts.setdefault(hour, Counter())[status] += n
+        return counts
+
+
+def recent_runs(user, *, now: datetime | None = None) -> RecentRuns:
+    """Return the runs *user* may see that were queued in the 24 h before *now*, grouped (see RecentRuns)."""
+    since = (now or timezone.now()) - timedelta(hours=24)
+    rows = (
+        _runs_for(user)
+        .filter(queued_at__gte=since)
+        .annotate(hour=TruncHour("queued_at"))
+        .values_list("extension_name", "hour", "status")
+        .annotate(n=Count("id"), cpu=Sum("cpu_seconds"), peak=Max("peak_memory_bytes"), last=Max("queued_at"))
+    )
+    return RecentRuns(since=since, rows=list(rows))
 
 
 def _runs_for(user) -> QuerySet[TaskExecution]:
@@ -122,7 +178,7 @@ class _HealthBoard:
     """
 
     def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="karen-health")
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="karen-health")
         self.reports: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
         self.running: dict[tuple[str, str, int], tuple[float, Any]] = {}
         self.lock = threading.Lock()
@@ -145,17 +201,20 @@ class _HealthBoard:
         for name, (_key, started, future) in waiting.items():
             if future.done():
                 results[name] = future.result()
-            else:
-                results[name] = {
-                    "healthy": False,
-                    "error": f"health_check() has not returned after {time.monotonic() - started:.1f} s",
-                    "details": {},
-                }
+                continue
+            waited = time.monotonic() - started
+            error = (
+                f"health_check() has not returned after {waited:.1f} s"
+                if future.running()
+                else f"its health check waits for a free thread ({waited:.1f} s): other checks have not returned"
+            )
+            results[name] = {"healthy": False, "error": error, "details": {}}
         return results
 
     def _run(self, key: tuple[str, str, int], extension: Extension) -> dict[str, Any]:
         try:
-            report = extension_health(extension)
+            # This pool thread is the bound (check() waits only until its deadline): no second thread per check.
+            report = extension_health(extension, timeout=None)
         finally:
             with self.lock:
                 self.running.pop(key, None)
@@ -167,7 +226,7 @@ class _HealthBoard:
 health_board = _HealthBoard()
 
 
-def extension_cards(user) -> list[Card]:
+def extension_cards(user, *, recent: RecentRuns | None = None) -> list[Card]:
     """Return one card per extension *user* may see, with its health, 24 h run figures and allowed actions."""
     extensions = list(
         _extensions_for(user).only(
@@ -185,25 +244,14 @@ def extension_cards(user) -> list[Card]:
     )
     active = [extension for extension in extensions if extension.status == Status.ACTIVE]
     health = health_board.check(active, deadline=HEALTH_DEADLINE_SECONDS) if active else {}
-    since = timezone.now() - timedelta(hours=24)
-    figures = {
-        row["extension_name"]: row
-        for row in _runs_for(user)
-        .filter(queued_at__gte=since)
-        .values("extension_name")
-        .annotate(
-            runs=Count("id"),
-            completed=Count("id", filter=Q(status=Run.COMPLETED)),
-            failed=Count("id", filter=Q(status=Run.FAILED)),
-            cpu=Sum("cpu_seconds"),
-            peak=Max("peak_memory_bytes"),
-            last=Max("queued_at"),
-        )
-    }
+    figures = (recent or recent_runs(user)).by_extension()
+    # One reverse for all cards (a reverse per card and action cost more than the rest of the part).
+    listing = reverse("admin:extensions_core_extension_changelist")
     cards = []
     for extension in extensions:
         manifest = extension.manifest or {}
         card = Card(
+            admin_url=f"{listing}{extension.pk}/",
             extension=extension,
             colour=STATUS_COLOURS.get(extension.status, "#6e7781"),
             health=health.get(extension.name),
@@ -213,8 +261,9 @@ def extension_cards(user) -> list[Card]:
         )
         row = figures.get(extension.name)
         if row:
-            card.runs_24h, card.completed_24h, card.failed_24h = row["runs"], row["completed"], row["failed"]
-            card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"] or 0.0, 3), row["peak"]
+            card.runs_24h = row["runs"]
+            card.completed_24h, card.failed_24h = row["by_status"][Run.COMPLETED], row["by_status"][Run.FAILED]
+            card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"], 3), row["peak"]
             card.last_run_at = row["last"]
         cards.append(card)
     return cards
@@ -233,8 +282,10 @@ def lifecycle_actions(user, extension: Extension) -> list[str]:
     return []
 
 
-def _window(rows: QuerySet[TaskExecution], label: str) -> Window:
-    counts = Counter(dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+def _window(rows: QuerySet[TaskExecution], label: str, counts: Counter | None = None) -> Window:
+    """Counts by status (given, or counted now) and the p95 duration of the runs *rows*."""
+    if counts is None:
+        counts = Counter(dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     completed, failed = counts.get(Run.COMPLETED, 0), counts.get(Run.FAILED, 0)
     finished = rows.filter(duration_seconds__isnull=False)
     return Window(
@@ -246,12 +297,35 @@ def _window(rows: QuerySet[TaskExecution], label: str) -> Window:
     )
 
 
-def overview(user, *, with_broker: bool = True) -> dict[str, Any]:
+class _BrokerReport:
+    """The broker's component and queue depth, from one connection, reused for a few seconds per process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.taken_at = float("-inf")
+        self.report: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        with self.lock:
+            if self.report is None or time.monotonic() - self.taken_at > self.seconds:
+                self.report = broker_status()
+                self.taken_at = time.monotonic()
+            return self.report
+
+
+# A live part polls every 5 s; several viewers (or parts) in that window share one look at the broker.
+broker_report = _BrokerReport(seconds=3.0)
+
+
+def overview(user, *, with_broker: bool = True, recent: RecentRuns | None = None) -> dict[str, Any]:
     """Return the overview: components, extensions by status and health, run windows, stuck runs."""
     now = timezone.now()
+    recent = recent or recent_runs(user, now=now)
     components = {"database": database_health()}
+    queue = None
     if with_broker:
-        components["broker"] = broker_health()
+        components["broker"], queue = broker_report.get()
     components["workers"] = process_health(ProcessHeartbeat.Role.WORKER, "worker")
     components["beat"] = beat_health()
     extensions = list(_extensions_for(user).only("name", "status", "is_enabled", "revision", "error_message"))
@@ -265,7 +339,7 @@ def overview(user, *, with_broker: bool = True) -> dict[str, Any]:
     stuck = active_runs.filter(status=Run.RUNNING, heartbeat_at__lt=now - EXECUTION_STALE_AFTER).count()
     return {
         "components": components,
-        "queue": queue_depth() if with_broker else None,
+        "queue": queue,
         "extensions_total": len(extensions),
         "extensions_by_status": [
             (status, label, by_status.get(status, 0), STATUS_COLOURS[status]) for status, label in Status.choices
@@ -276,26 +350,22 @@ def overview(user, *, with_broker: bool = True) -> dict[str, Any]:
         "stuck": stuck,
         "windows": [
             _window(runs.filter(queued_at__gte=now - timedelta(hours=1)), "last hour"),
-            _window(runs.filter(queued_at__gte=now - timedelta(hours=24)), "last 24 h"),
+            _window(runs.filter(queued_at__gte=recent.since), "last 24 h", counts=recent.by_status()),
         ],
         "checked_at": now,
     }
 
 
-def runs_chart(user, *, hours: int = CHART_HOURS) -> dict[str, Any]:
-    """Return runs per status per hour over the last *hours* hours, as stacked bars ready to draw."""
-    now = timezone.now()
-    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    rows = (
-        _runs_for(user)
-        .filter(queued_at__gte=start)
-        .annotate(hour=TruncHour("queued_at"))
-        .values_list("hour", "status")
-        .annotate(n=Count("id"))
-    )
-    counts: dict[datetime, Counter] = {}
-    for hour, status, n in rows:
-        counts.setdefault(hour, Counter())[status] += n
+def runs_chart(user, *, recent: RecentRuns | None = None) -> dict[str, Any]:
+    """Return runs per status per hour over the last 24 hours, as stacked bars ready to draw.
+
+    The first bar is the hour 23 hours before the current one (the runs of the
+    part of the hour before it that falls in the last 24 h are left out).
+    """
+    recent = recent or recent_runs(user)
+    hours = CHART_HOURS
+    start = (recent.since + timedelta(hours=24)).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    counts = recent.by_hour()
     bars = []
     for index in range(hours):
         hour = start + timedelta(hours=index)
@@ -327,7 +397,11 @@ def runs_chart(user, *, hours: int = CHART_HOURS) -> dict[str, Any]:
 def active_runs(user, *, limit: int = 20) -> list[dict[str, Any]]:
     """Return the newest pending and running runs *user* may see, with elapsed time and whether it may cancel."""
     now = timezone.now()
-    rows = list(execution_list_for_user(user, active_only=True).select_related("definition__extension")[:limit])
+    rows = list(
+        execution_list_for_user(user, active_only=True)
+        .select_related("definition__extension")
+        .defer("log", "result", "traceback", "parameters")[:limit]
+    )
     return [
         {
             "execution": row,

@@ -24,8 +24,12 @@ from extensions_core.services.heartbeats import processes_alive
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
 
 
-def extension_health(extension: Extension) -> dict[str, Any]:
-    """Return the health of *extension* as seen by this process (its health_check(), bounded in time)."""
+def extension_health(extension: Extension, *, timeout: float | None = HEALTH_CHECK_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """Return the health of *extension* as seen by this process (its health_check(), bounded in time).
+
+    With *timeout* None, health_check() runs in the calling thread: for a caller
+    that bounds it itself (the dashboard's pool of checks).
+    """
     report = {
         "name": extension.name,
         "status": extension.status,
@@ -43,9 +47,12 @@ def extension_health(extension: Extension) -> dict[str, Any]:
         report["error"] = reason
         return report
     try:
-        details = run_with_timeout(
-            loaded.instance.health_check, timeout=HEALTH_CHECK_TIMEOUT_SECONDS, what=f"{extension.name}.health_check()"
-        )
+        if timeout is None:
+            details = loaded.instance.health_check()
+        else:
+            details = run_with_timeout(
+                loaded.instance.health_check, timeout=timeout, what=f"{extension.name}.health_check()"
+            )
     except Exception as error:  # noqa: BLE001 - an extension's failure is its health, reported
         report["error"] = f"health_check() raised {type(error).__name__}: {error}"
         return report
@@ -180,6 +187,30 @@ def queue_depth() -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - a down broker: reported, not raised
         return {"name": queue, "messages": None, "detail": f"{type(error).__name__}: {error}"}
     return {"name": queue, "messages": declared.message_count, "detail": ""}
+
+
+def broker_status() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the broker's component (as broker_health) and queue depth (as queue_depth), from one connection."""
+    from karen.celery import app
+
+    queue = app.conf.task_default_queue
+    started = time.perf_counter()
+    try:
+        with app.connection_for_read() as broker:
+            broker.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=2)
+            latency = round((time.perf_counter() - started) * 1000, 3)
+            component = _component("ok", str(broker.transport_cls), latency_ms=latency)
+            try:
+                messages = broker.default_channel.queue_declare(queue=queue, passive=True).message_count
+                depth = {"name": queue, "messages": messages, "detail": ""}
+            except ChannelError as error:
+                if "no queue" not in str(error).lower():
+                    raise
+                depth = {"name": queue, "messages": 0, "detail": "empty"}
+    except Exception as error:  # noqa: BLE001 - a down broker: reported, not raised
+        detail = f"{type(error).__name__}: {error}"
+        return _component("down", detail, latency_ms=None), {"name": queue, "messages": None, "detail": detail}
+    return component, depth
 
 
 def task_health(user) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import QuerySet
 
 from extensions_core.exceptions import (
@@ -105,13 +108,17 @@ def execution_list_for_user(
     return rows.order_by("-queued_at", "-id")
 
 
-def execution_get_for_user(user, execution_id) -> TaskExecution:
+def execution_get_for_user(user, execution_id, *, with_log: bool = True) -> TaskExecution:
     """Return execution *execution_id* if *user* may see its task; else ExecutionNotFoundError (missing or invisible).
 
     Runs of a definition that no longer exists are visible to superusers only.
+    Without *with_log*, the log (possibly thousands of lines) is not read.
     """
+    rows = TaskExecution.objects.select_related("definition__extension")
+    if not with_log:
+        rows = rows.defer("log")
     try:
-        execution = TaskExecution.objects.select_related("definition__extension").filter(pk=execution_id).first()
+        execution = rows.filter(pk=execution_id).first()
     except (ValueError, ValidationError):
         execution = None
     if execution is None:
@@ -120,6 +127,35 @@ def execution_get_for_user(user, execution_id) -> TaskExecution:
     if not visible:
         raise ExecutionNotFoundError(str(execution_id))
     return execution
+
+
+def execution_log_after(execution_id, after: int) -> tuple[int, list]:
+    """Return (number of log lines, the lines after the first *after*) of an execution, sliced by the database.
+
+    A run's page polls this every second while it runs: only the new lines leave the database.
+    """
+    table = TaskExecution._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT jsonb_array_length(log), COALESCE((SELECT jsonb_agg(line ORDER BY position) "
+            f"FROM jsonb_array_elements(log) WITH ORDINALITY AS lines(line, position) WHERE position > %s), "
+            f"'[]'::jsonb) FROM {table} WHERE id = %s"
+        )
+    elif connection.vendor == "sqlite":
+        sql = (
+            f"SELECT json_array_length(log), (SELECT json_group_array(json(value)) FROM "
+            f"(SELECT value FROM json_each(log) WHERE key >= %s ORDER BY key)) FROM {table} WHERE id = %s"
+        )
+    else:
+        log = TaskExecution.objects.filter(pk=execution_id).values_list("log", flat=True).first() or []
+        return len(log), log[after:]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [after, TaskExecution._meta.pk.get_db_prep_value(execution_id, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return 0, []
+    count, lines = row
+    return count or 0, json.loads(lines) if isinstance(lines, str) else (lines or [])
 
 
 def trigger_list_for_user(user, *, event_type: str | None = None) -> QuerySet[EventTrigger]:

@@ -7,10 +7,16 @@ from typing import Any
 from django.contrib import messages
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from extensions_core import dashboard
 from extensions_core.exceptions import ExtensionError
@@ -21,12 +27,21 @@ from extensions_core.ui import navigation_for, widgets_for
 REFRESH_SECONDS = 5
 
 
+def _recent(request: HttpRequest) -> dashboard.RecentRuns:
+    """The viewer's last 24 h of runs, read once per request (a whole dashboard has three parts that use them)."""
+    recent = getattr(request, "_karen_recent_runs", None)
+    if recent is None:
+        recent = request._karen_recent_runs = dashboard.recent_runs(request.user)
+    return recent
+
+
 def _overview(request: HttpRequest) -> dict[str, Any]:
-    return {"overview": dashboard.overview(request.user)}
+    return {"overview": dashboard.overview(request.user, recent=_recent(request))}
 
 
 def _extensions(request: HttpRequest) -> dict[str, Any]:
-    return {"cards": dashboard.extension_cards(request.user)}
+    cards = dashboard.extension_cards(request.user, recent=_recent(request))
+    return {"cards": cards, "cards_html": cards_html(request, cards)}
 
 
 def _runs(request: HttpRequest) -> dict[str, Any]:
@@ -37,8 +52,100 @@ def _runs(request: HttpRequest) -> dict[str, Any]:
 
 
 def _chart(request: HttpRequest) -> dict[str, Any]:
-    return {"chart": dashboard.runs_chart(request.user)}
+    return {"chart": dashboard.runs_chart(request.user, recent=_recent(request))}
 
+
+def cards_html(request: HttpRequest, cards: list[dashboard.Card]) -> str:
+    """Return the extension cards as HTML, every value escaped.
+
+    Written in Python rather than a template: a hundred cards took 50 ms through
+    the template engine, which is the whole budget of a live part.
+    """
+    csrf = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
+    dashboard_url = reverse("admin:index")
+    runs_url = reverse("admin:extensions_core_taskexecution_changelist")
+    return mark_safe("".join(_card_html(card, csrf, dashboard_url, runs_url) for card in cards))  # noqa: S308
+
+
+def _card_html(card: dashboard.Card, csrf: str, dashboard_url: str, runs_url: str) -> str:
+    extension, health = card.extension, card.health
+    parts = [
+        format_html(
+            '<article class="cr-card" style="border-left-color: {}" data-extension="{}">'
+            '<h3><a href="{}change/">{}</a> <small>{}</small></h3>'
+            '<span class="cr-badge" style="background: {}" data-status="{}">{}</span>',
+            card.colour,
+            extension.name,
+            card.admin_url,
+            extension.display_name or extension.name,
+            extension.version,
+            card.colour,
+            extension.status,
+            extension.get_status_display(),
+        )
+    ]
+    if health:
+        healthy = bool(health.get("healthy"))
+        parts.append(
+            format_html(
+                ' <span class="cr-badge" style="background:{}" data-health="{}">{}</span>',
+                "#1a7f37" if healthy else "#cf222e",
+                *(("healthy", "healthy") if healthy else ("unhealthy", "unhealthy")),
+            )
+        )
+        if not healthy:
+            parts.append(format_html('<p class="cr-error">Health: {}</p>', health.get("error", "")))
+    if card.last_error:
+        parts.append(format_html('<p class="cr-error">Last error: {}</p>', Truncator(card.last_error).chars(240)))
+    failure = f" · failure rate {round(card.failure_rate * 100)} %" if card.failure_rate is not None else ""
+    memory = filesizeformat(card.peak_memory_bytes_24h) if card.peak_memory_bytes_24h else "–"
+    if card.last_run_at:
+        stamp = timezone.localtime(card.last_run_at).strftime("%Y-%m-%d %H:%M:%S")
+        last = format_html('<a href="{}?extension_name={}">{}</a>', runs_url, extension.name, stamp)
+    else:
+        last = "never"
+    parts.append(
+        format_html(
+            "<dl><dt>Endpoints</dt><dd>{}</dd><dt>Tasks</dt><dd>{}</dd><dt>Runs (24 h)</dt><dd>{}{}</dd>"
+            "<dt>CPU (24 h)</dt><dd>{} s</dd><dt>Peak memory</dt><dd>{}</dd><dt>Last run</dt><dd>{}</dd></dl>",
+            card.endpoints,
+            card.tasks,
+            card.runs_24h,
+            failure,
+            f"{card.cpu_seconds_24h:.3f}",
+            memory,
+            last,
+        )
+    )
+    if card.actions:
+        buttons = format_html_join(
+            "",
+            '<button type="submit" formaction="{}lifecycle/{}/" data-action="{}"{}>{}</button>',
+            (
+                (
+                    card.admin_url,
+                    action,
+                    action,
+                    mark_safe(' class="cr-danger"') if action in DANGEROUS else "",
+                    action.capitalize(),
+                )
+                for action in card.actions
+            ),
+        )
+        parts.append(
+            format_html(
+                '<form method="post" class="cr-actions">{}<input type="hidden" name="next" value="{}">{}</form>',
+                csrf,
+                dashboard_url,
+                buttons,
+            )
+        )
+    parts.append("</article>")
+    return "".join(parts)
+
+
+# Actions shown as red buttons.
+DANGEROUS = frozenset({"unload", "disable"})
 
 # Each live part: what it shows, refreshed in place every REFRESH_SECONDS.
 PARTS = {"overview": _overview, "extensions": _extensions, "runs": _runs, "chart": _chart}

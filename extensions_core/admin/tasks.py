@@ -24,12 +24,12 @@ from guardian.admin import GuardedModelAdminMixin
 
 from extensions_core.admin.runs import LIVE_SECONDS, log_html
 from extensions_core.due_times import Schedule
-from extensions_core.exceptions import ExtensionError
+from extensions_core.exceptions import ExecutionNotFoundError, ExtensionError
 from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Event, EventTrigger, TaskDefinition, TaskExecution
 from extensions_core.permissions import can_run_task
 from extensions_core.schedules import PERIODIC_TASK_PREFIX
-from extensions_core.selectors import execution_list_for_user
+from extensions_core.selectors import execution_get_for_user, execution_list_for_user
 from extensions_core.services import task_definition_override
 from extensions_core.services.events import trigger_create, trigger_delete, trigger_update
 from extensions_core.services.executions import execution_cancel, execution_start
@@ -402,7 +402,20 @@ class TaskExecutionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         # Only the runs of task definitions the viewer may see (runs of a removed definition: superusers).
-        return execution_list_for_user(request.user)
+        # The list never shows the large fields; a run's own page reads its row whole (get_object).
+        return execution_list_for_user(request.user).defer("log", "result", "traceback", "parameters")
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        """Read the run whole, once per request (the page's context and the admin's form both ask for it)."""
+        cached = getattr(request, "_karen_execution", None)
+        if cached is not None and cached[0] == object_id:
+            return cached[1]
+        try:
+            execution = execution_get_for_user(request.user, object_id)
+        except ExecutionNotFoundError:
+            execution = None
+        request._karen_execution = (object_id, execution)
+        return execution
 
 
 class EventTriggerForm(forms.ModelForm):

@@ -255,19 +255,36 @@ def test_while_the_database_is_down_the_admin_says_so_instead_of_failing(superus
 
 def test_a_broker_that_is_down_is_named_and_the_page_still_renders(superuser, labs, monkeypatch):
     from extensions_core import dashboard
+    from karen.celery import app
+    from tests.processes import free_port
 
-    monkeypatch.setattr(
-        dashboard,
-        "broker_health",
-        lambda: {"status": "down", "detail": "ConnectionRefusedError: 111", "latency_ms": None},
-    )
-    monkeypatch.setattr(
-        dashboard,
-        "queue_depth",
-        lambda: {"name": "celery", "messages": None, "detail": "ConnectionRefusedError: 111"},
-    )
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    monkeypatch.setattr(dashboard, "broker_report", dashboard._BrokerReport(seconds=0))
 
     page = superuser.get("/admin/").content.decode()
 
-    assert 'data-component="broker" data-status="down"' in page
-    assert "ConnectionRefusedError: 111" in page
+    broker = page.split('data-component="broker"')[1].split("</div>\n  </div>")[0]
+    queue = page.split('data-figure="queue"')[1].split("</div>\n  </div>")[0]
+    assert 'data-status="down"' in broker and "Connection refused" in broker
+    assert '<div class="cr-value">?</div>' in queue and "Connection refused" in queue
+
+
+def test_the_broker_is_looked_at_once_for_its_state_and_queue_and_reused_briefly(superuser, labs, monkeypatch):
+    from extensions_core import dashboard
+
+    calls = []
+    monkeypatch.setattr(dashboard, "broker_report", dashboard._BrokerReport(seconds=60))
+    monkeypatch.setattr(
+        dashboard,
+        "broker_status",
+        lambda: (
+            calls.append(1)
+            or ({"status": "ok", "detail": "fake", "latency_ms": 1.0}, {"name": "q", "messages": 7, "detail": ""})
+        ),
+    )
+
+    first = superuser.get("/admin/control-room/overview/").content.decode()
+    superuser.get("/admin/control-room/overview/")
+
+    assert calls == [1]
+    assert '<div class="cr-value">7</div>' in first

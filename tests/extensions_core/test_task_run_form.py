@@ -278,3 +278,15 @@ def test_a_schema_form_checks_the_whole_object_against_the_schema():
 
     assert not form.is_valid()
     assert form.non_field_errors() == ["'high' is a dependency of 'low'"]
+
+
+@pytest.mark.parametrize(("after", "expected"), [(0, ["a", "b", "c"]), (1, ["b", "c"]), (3, []), (50, [])])
+def test_the_log_is_sliced_by_the_database(typed, after, expected):
+    from extensions_core.selectors import execution_log_after
+
+    execution = finished(typed, Status.RUNNING, log=[["t", "INFO", text] for text in "abc"])
+
+    count, lines = execution_log_after(execution.pk, after)
+
+    assert count == 3
+    assert [line[2] for line in lines] == expected
