@@ -59,7 +59,6 @@ and the plan of the slowest one.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import socket
@@ -832,8 +831,10 @@ def main() -> None:
         )
         total, day, hour = cursor.fetchone()
     seeding["code"] = code_state()
-    # As the web process does once it is set up (karen/wsgi.py): what is loaded now is left out of collections.
-    gc.freeze()
+    # As the web process does once it is set up (karen/wsgi.py): the garbage collector tuned the same way.
+    from karen.wsgi import settle_process
+
+    settle_process()
     load_before = os.getloadavg()
     try:
         results = series(admin, viewer, requests=args.requests, log_execution=seeding["log_execution"])

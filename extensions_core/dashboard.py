@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
@@ -105,59 +105,6 @@ class Card:
         return self.extension.error_message or self.extension.reload_error_message
 
 
-@dataclass(frozen=True, slots=True)
-class RecentRuns:
-    """The viewer's runs of the last 24 h, counted by extension, hour and status in one grouped query.
-
-    The overview's 24 h window, the cards and the chart all read it, so a whole
-    dashboard scans the last day once.
-    """
-
-    since: datetime
-    # (extension_name, hour, status, runs, cpu seconds, peak memory bytes, last queued_at)
-    rows: list[tuple]
-
-    def by_status(self) -> Counter:
-        counts: Counter = Counter()
-        for _name, _hour, status, n, *_ in self.rows:
-            counts[status] += n
-        return counts
-
-    def by_extension(self) -> dict[str, dict[str, Any]]:
-        figures: dict[str, dict[str, Any]] = {}
-        for name, _hour, status, n, cpu, peak, last in self.rows:
-            entry = figures.setdefault(
-                name, {"runs": 0, "cpu": 0.0, "peak": None, "last": None, "by_status": Counter()}
-            )
-            entry["runs"] += n
-            entry["by_status"][status] += n
-            entry["cpu"] += cpu or 0.0
-            if peak is not None and (entry["peak"] is None or peak > entry["peak"]):
-                entry["peak"] = peak
-            if entry["last"] is None or last > entry["last"]:
-                entry["last"] = last
-        return figures
-
-    def by_hour(self) -> dict[datetime, Counter]:
-        counts: dict[datetime, Counter] = {}
-        for _name, hour, status, n, *_ in self.rows:
-            counts.setdefault(hour, Counter())[status] += n
-        return counts
-
-
-def recent_runs(user, *, now: datetime | None = None) -> RecentRuns:
-    """Return the runs *user* may see that were queued in the 24 h before *now*, grouped (see RecentRuns)."""
-    since = (now or timezone.now()) - timedelta(hours=24)
-    rows = (
-        _runs_for(user)
-        .filter(queued_at__gte=since)
-        .annotate(hour=TruncHour("queued_at"))
-        .values_list("extension_name", "hour", "status")
-        .annotate(n=Count("id"), cpu=Sum("cpu_seconds"), peak=Max("peak_memory_bytes"), last=Max("queued_at"))
-    )
-    return RecentRuns(since=since, rows=list(rows))
-
-
 def _runs_for(user) -> QuerySet[TaskExecution]:
     rows = TaskExecution.objects.order_by()
     visible = visible_task_ids(user)
@@ -226,7 +173,7 @@ class _HealthBoard:
 health_board = _HealthBoard()
 
 
-def extension_cards(user, *, recent: RecentRuns | None = None) -> list[Card]:
+def extension_cards(user) -> list[Card]:
     """Return one card per extension *user* may see, with its health, 24 h run figures and allowed actions."""
     extensions = list(
         _extensions_for(user).only(
@@ -244,7 +191,21 @@ def extension_cards(user, *, recent: RecentRuns | None = None) -> list[Card]:
     )
     active = [extension for extension in extensions if extension.status == Status.ACTIVE]
     health = health_board.check(active, deadline=HEALTH_DEADLINE_SECONDS) if active else {}
-    figures = (recent or recent_runs(user)).by_extension()
+    since = timezone.now() - timedelta(hours=24)
+    figures = {
+        row["extension_name"]: row
+        for row in _runs_for(user)
+        .filter(queued_at__gte=since)
+        .values("extension_name")
+        .annotate(
+            runs=Count("*"),
+            completed=Count("status", filter=Q(status=Run.COMPLETED)),
+            failed=Count("status", filter=Q(status=Run.FAILED)),
+            cpu=Sum("cpu_seconds"),
+            peak=Max("peak_memory_bytes"),
+            last=Max("queued_at"),
+        )
+    }
     # One reverse for all cards (a reverse per card and action cost more than the rest of the part).
     listing = reverse("admin:extensions_core_extension_changelist")
     cards = []
@@ -261,9 +222,8 @@ def extension_cards(user, *, recent: RecentRuns | None = None) -> list[Card]:
         )
         row = figures.get(extension.name)
         if row:
-            card.runs_24h = row["runs"]
-            card.completed_24h, card.failed_24h = row["by_status"][Run.COMPLETED], row["by_status"][Run.FAILED]
-            card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"], 3), row["peak"]
+            card.runs_24h, card.completed_24h, card.failed_24h = row["runs"], row["completed"], row["failed"]
+            card.cpu_seconds_24h, card.peak_memory_bytes_24h = round(row["cpu"] or 0.0, 3), row["peak"]
             card.last_run_at = row["last"]
         cards.append(card)
     return cards
@@ -282,10 +242,8 @@ def lifecycle_actions(user, extension: Extension) -> list[str]:
     return []
 
 
-def _window(rows: QuerySet[TaskExecution], label: str, counts: Counter | None = None) -> Window:
-    """Counts by status (given, or counted now) and the p95 duration of the runs *rows*."""
-    if counts is None:
-        counts = Counter(dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+def _window(rows: QuerySet[TaskExecution], label: str) -> Window:
+    counts = Counter(dict(rows.values_list("status").annotate(n=Count("*")).values_list("status", "n")))
     completed, failed = counts.get(Run.COMPLETED, 0), counts.get(Run.FAILED, 0)
     finished = rows.filter(duration_seconds__isnull=False)
     return Window(
@@ -318,10 +276,9 @@ class _BrokerReport:
 broker_report = _BrokerReport(seconds=3.0)
 
 
-def overview(user, *, with_broker: bool = True, recent: RecentRuns | None = None) -> dict[str, Any]:
+def overview(user, *, with_broker: bool = True) -> dict[str, Any]:
     """Return the overview: components, extensions by status and health, run windows, stuck runs."""
     now = timezone.now()
-    recent = recent or recent_runs(user, now=now)
     components = {"database": database_health()}
     queue = None
     if with_broker:
@@ -350,22 +307,26 @@ def overview(user, *, with_broker: bool = True, recent: RecentRuns | None = None
         "stuck": stuck,
         "windows": [
             _window(runs.filter(queued_at__gte=now - timedelta(hours=1)), "last hour"),
-            _window(runs.filter(queued_at__gte=recent.since), "last 24 h", counts=recent.by_status()),
+            _window(runs.filter(queued_at__gte=now - timedelta(hours=24)), "last 24 h"),
         ],
         "checked_at": now,
     }
 
 
-def runs_chart(user, *, recent: RecentRuns | None = None) -> dict[str, Any]:
-    """Return runs per status per hour over the last 24 hours, as stacked bars ready to draw.
-
-    The first bar is the hour 23 hours before the current one (the runs of the
-    part of the hour before it that falls in the last 24 h are left out).
-    """
-    recent = recent or recent_runs(user)
-    hours = CHART_HOURS
-    start = (recent.since + timedelta(hours=24)).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    counts = recent.by_hour()
+def runs_chart(user, *, hours: int = CHART_HOURS) -> dict[str, Any]:
+    """Return runs per status per hour over the last *hours* hours, as stacked bars ready to draw."""
+    now = timezone.now()
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    rows = (
+        _runs_for(user)
+        .filter(queued_at__gte=start)
+        .annotate(hour=TruncHour("queued_at"))
+        .values_list("hour", "status")
+        .annotate(n=Count("*"))
+    )
+    counts: dict[datetime, Counter] = {}
+    for hour, status, n in rows:
+        counts.setdefault(hour, Counter())[status] += n
     bars = []
     for index in range(hours):
         hour = start + timedelta(hours=index)

@@ -27,20 +27,12 @@ from extensions_core.ui import navigation_for, widgets_for
 REFRESH_SECONDS = 5
 
 
-def _recent(request: HttpRequest) -> dashboard.RecentRuns:
-    """The viewer's last 24 h of runs, read once per request (a whole dashboard has three parts that use them)."""
-    recent = getattr(request, "_karen_recent_runs", None)
-    if recent is None:
-        recent = request._karen_recent_runs = dashboard.recent_runs(request.user)
-    return recent
-
-
 def _overview(request: HttpRequest) -> dict[str, Any]:
-    return {"overview": dashboard.overview(request.user, recent=_recent(request))}
+    return {"overview": dashboard.overview(request.user)}
 
 
 def _extensions(request: HttpRequest) -> dict[str, Any]:
-    cards = dashboard.extension_cards(request.user, recent=_recent(request))
+    cards = dashboard.extension_cards(request.user)
     return {"cards": cards, "cards_html": cards_html(request, cards)}
 
 
@@ -52,7 +44,7 @@ def _runs(request: HttpRequest) -> dict[str, Any]:
 
 
 def _chart(request: HttpRequest) -> dict[str, Any]:
-    return {"chart": dashboard.runs_chart(request.user, recent=_recent(request))}
+    return {"chart": dashboard.runs_chart(request.user)}
 
 
 def cards_html(request: HttpRequest, cards: list[dashboard.Card]) -> str:
