@@ -43,9 +43,11 @@ Status = Extension.Status
 Run = TaskExecution.Status
 # A whole dashboard waits at most this long for the extensions' health checks (run side by side).
 HEALTH_DEADLINE_SECONDS = 1.0
-# Health reports are reused for this long: the parts of one refresh share them, and a poll every 5 s runs
-# each extension's health_check() at most every 10 s per web process.
+# Health reports are shown for this long; one older than HEALTH_REFRESH_AFTER_SECONDS is shown while a new
+# check runs in the background, so a dashboard polled every 5 s never waits for health_check() after its first
+# look, and each extension's check runs at most every 4 s per web process.
 HEALTH_REUSE_SECONDS = 10.0
+HEALTH_REFRESH_AFTER_SECONDS = 4.0
 CHART_HOURS = 24
 STATUS_COLOURS = {
     Status.ACTIVE: "#1a7f37",
@@ -120,8 +122,10 @@ def _extensions_for(user) -> QuerySet[Extension]:
 class _HealthBoard:
     """Extensions' health checks of this process, run side by side with one deadline and reused briefly.
 
-    A check still running from an earlier refresh is not started again: the
-    card says how long it has been running instead.
+    A report younger than HEALTH_REUSE_SECONDS is shown as it is; past
+    HEALTH_REFRESH_AFTER_SECONDS a new check starts in the background for the
+    next look (stale while revalidating). A check still running from an earlier
+    look is not started again: the card says how long it has been running.
     """
 
     def __init__(self) -> None:
@@ -140,6 +144,8 @@ class _HealthBoard:
                 reused = self.reports.get(key)
                 if reused and now - reused[0] < HEALTH_REUSE_SECONDS:
                     results[extension.name] = reused[1]
+                    if now - reused[0] > HEALTH_REFRESH_AFTER_SECONDS and key not in self.running:
+                        self.running[key] = (now, self.pool.submit(self._run, key, extension))
                     continue
                 if key not in self.running:
                     self.running[key] = (now, self.pool.submit(self._run, key, extension))
@@ -166,6 +172,9 @@ class _HealthBoard:
             with self.lock:
                 self.running.pop(key, None)
         with self.lock:
+            # One report per extension: those of its earlier states and revisions go.
+            for stale in [other for other in self.reports if other[0] == key[0] and other != key]:
+                del self.reports[stale]
             self.reports[key] = (time.monotonic(), report)
         return report
 

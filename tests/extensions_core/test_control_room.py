@@ -288,3 +288,31 @@ def test_the_broker_is_looked_at_once_for_its_state_and_queue_and_reused_briefly
 
     assert calls == [1]
     assert '<div class="cr-value">7</div>' in first
+
+
+def test_health_reports_are_reused_and_refreshed_in_the_background(labs, monkeypatch):
+    import time
+
+    from extensions_core import dashboard
+    from extensions_core.registry import registry
+
+    board = dashboard._HealthBoard()
+    lab = Extension.objects.get(name="task-lab")
+    calls = []
+    instance = registry.entries["task-lab"].instance
+    monkeypatch.setattr(instance, "health_check", lambda: calls.append(1) or {"healthy": True, "n": len(calls)})
+    monkeypatch.setattr(dashboard, "HEALTH_REFRESH_AFTER_SECONDS", 0.05)
+
+    first = board.check([lab], deadline=1)["task-lab"]
+    again = board.check([lab], deadline=1)["task-lab"]  # fresh: reused, nothing started
+    time.sleep(0.1)
+    stale = board.check([lab], deadline=1)["task-lab"]  # shown at once, a new check starts behind it
+    deadline = time.monotonic() + 2
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    refreshed = board.check([lab], deadline=1)["task-lab"]
+
+    assert first["details"]["n"] == again["details"]["n"] == stale["details"]["n"] == 1
+    assert refreshed["details"]["n"] == 2
+    assert len(board.reports) == 1
