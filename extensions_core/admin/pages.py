@@ -22,6 +22,14 @@ from extensions_core.ui import (
 )
 
 
+def _rendered(request: HttpRequest, loaded, item, handler, timeout: float) -> tuple[str, str]:
+    """Return (HTML, "") of a page or widget, or ("", what went wrong)."""
+    try:
+        return contribution_render(request, loaded, item, handler=handler, timeout=timeout), ""
+    except ContributionRenderError as failure:
+        return "", str(failure)
+
+
 def page_view(request: HttpRequest, extension: str, page_path: str) -> HttpResponse:
     """An extension's page at /admin/extensions/{extension}{path}: 404 unless active and visible, 403 without a role."""
     path = "/" + page_path
@@ -34,11 +42,7 @@ def page_view(request: HttpRequest, extension: str, page_path: str) -> HttpRespo
     except ContributionForbiddenError as error:
         raise PermissionDenied(str(error)) from error
     handler = loaded.instance.get_pages().get(page.path)
-    try:
-        body = contribution_render(request, loaded, page, handler=handler, timeout=ui.PAGE_RENDER_TIMEOUT_SECONDS)
-        error = ""
-    except ContributionRenderError as failure:
-        body, error = "", str(failure)
+    body, error = _rendered(request, loaded, page, handler, ui.PAGE_RENDER_TIMEOUT_SECONDS)
     context = {
         **admin.site.each_context(request),
         "title": page.name,
@@ -59,11 +63,7 @@ def widget_view(request: HttpRequest, extension: str, widget: str) -> HttpRespon
     except ContributionForbiddenError as error:
         raise PermissionDenied(str(error)) from error
     handler = loaded.instance.get_widgets().get(item.name)
-    try:
-        body = contribution_render(request, loaded, item, handler=handler, timeout=ui.WIDGET_RENDER_TIMEOUT_SECONDS)
-        error = ""
-    except ContributionRenderError as failure:
-        body, error = "", str(failure)
+    body, error = _rendered(request, loaded, item, handler, ui.WIDGET_RENDER_TIMEOUT_SECONDS)
     context = {"body": body, "render_error": error, "widget": item, "loaded": loaded}
     return TemplateResponse(request, "admin/control_room/widget_body.html", context)
 
