@@ -21,6 +21,7 @@ from guardian.admin import GuardedModelAdminMixin
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from extensions_core.admin.tasks import _next_or
+from extensions_core.api.schema import operation_id
 from extensions_core.configuration import ConfigurationError, effective_config
 from extensions_core.dashboard import STATUS_COLOURS, health_board, lifecycle_actions
 from extensions_core.exceptions import ExtensionError
@@ -344,9 +345,8 @@ def extension_page_context(request: HttpRequest, extension: Extension) -> dict[s
     name = extension.name
     endpoints = []
     for endpoint in (manifest.get("api") or {}).get("endpoints") or []:
-        slug = endpoint["path"].strip("/").replace("/", "_").replace("{", "").replace("}", "") or "root"
         for method in endpoint.get("methods", []):
-            operation = f"{name.replace('-', '_')}_{slug}_{method.lower()}"
+            operation = operation_id(name, endpoint["path"], method)
             endpoints.append(
                 {
                     "method": method,

@@ -75,9 +75,14 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+def operation_id(extension: str, path: str, method: str) -> str:
+    """Return the OpenAPI operationId of *method* *path* of *extension* (the admin links to it in the docs)."""
+    slug = PARAMETER.sub(r"by_\1", path).strip("/").replace("/", "_").replace("-", "_") or "root"
+    return f"{extension.replace('-', '_')}_{slug}_{method.lower()}"
+
+
 def _operation(loaded: LoadedExtension, endpoint: Endpoint, method: str) -> dict[str, Any]:
     name = loaded.name
-    slug = PARAMETER.sub(r"by_\1", endpoint.path).strip("/").replace("/", "_").replace("-", "_") or "root"
     roles = ", ".join(endpoint.permissions)
     access = (
         "Public: no credentials needed."
@@ -85,7 +90,7 @@ def _operation(loaded: LoadedExtension, endpoint: Endpoint, method: str) -> dict
         else ("Needs use_extension" + (f" and one of the roles: {roles}." if roles else "."))
     )
     operation: dict[str, Any] = {
-        "operationId": f"{name.replace('-', '_')}_{slug}_{method.lower()}",
+        "operationId": operation_id(name, endpoint.path, method),
         "summary": endpoint.description or f"{method} {endpoint.path}",
         "description": f"{endpoint.description}\n\n{access}".strip(),
         "tags": [name, *[tag for tag in endpoint.tags if tag != name]],

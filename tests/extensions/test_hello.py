@@ -101,3 +101,22 @@ def test_the_greetings_widget_shows_the_count_and_links_the_page(hello, admin_cl
 
     assert "<strong data-greeting-count>1</strong> greeting served by this web process." in body
     assert 'href="/admin/extensions/hello-extension/hello"' in body
+
+
+def test_the_extension_page_links_each_endpoint_to_its_operation_in_the_api_docs(hello, admin_client):
+    from extensions_core.models import Extension
+
+    schema = admin_client.get("/api/schema/?format=json").json()
+    operations = {
+        operation["operationId"]
+        for path, methods in schema["paths"].items()
+        if path.startswith("/api/extensions/hello-extension/hello")
+        for operation in methods.values()
+    }
+    page = admin_client.get(
+        f"/admin/extensions_core/extension/{Extension.objects.get(name='hello-extension').pk}/change/"
+    ).content.decode()
+
+    assert operations == {"hello_extension_hello_get", "hello_extension_hello_by_name_get"}
+    for operation in operations:
+        assert f'href="/api/docs/#/hello-extension/{operation}"' in page
