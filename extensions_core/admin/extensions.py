@@ -82,6 +82,24 @@ def _run_for_each(
             )
 
 
+def _lifecycle_action(action: str) -> Callable:
+    """Return the admin bulk action that applies the lifecycle service *action* to each selected extension."""
+    service = LIFECYCLE_SERVICES[action]
+
+    @admin.action(description=f"{action.capitalize()} selected extensions", permissions=["manage"])
+    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
+        _run_for_each(
+            modeladmin,
+            request,
+            queryset,
+            action.capitalize(),
+            lambda name: service(name=name, actor=UserPolicy(request.user)),
+        )
+
+    run.__name__ = f"{action}_selected"
+    return run
+
+
 @admin.register(Extension)
 class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -208,17 +226,10 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
         extension = self.get_object(request, object_id)
         if extension is None or not can_view_extension(request.user, extension):
             raise Http404("No such extension is visible to you.")
-        service = LIFECYCLE_SERVICES.get(action)
-        if service is None:
+        if action not in LIFECYCLE_SERVICES:
             raise Http404(f"Unknown action {action!r}; use one of {', '.join(LIFECYCLE_SERVICES)}.")
         back = _next_or(request, reverse("admin:extensions_core_extension_change", args=[extension.pk]))
-        _run_for_each(
-            self,
-            request,
-            Extension.objects.filter(pk=extension.pk),
-            action.capitalize(),
-            lambda name: service(name=name, actor=UserPolicy(request.user)),
-        )
+        _lifecycle_action(action)(self, request, Extension.objects.filter(pk=extension.pk))
         return HttpResponseRedirect(back)
 
     def configure_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -303,39 +314,11 @@ class ExtensionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
         lines = "\n".join(f"{item['field']}: {item['message']}" for item in obj.manifest_warnings)
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", lines)
 
-    @admin.action(description="Load selected extensions", permissions=["manage"])
-    def load_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(
-            self, request, queryset, "Load", lambda name: extension_load(name=name, actor=UserPolicy(request.user))
-        )
-
-    @admin.action(description="Unload selected extensions", permissions=["manage"])
-    def unload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(
-            self, request, queryset, "Unload", lambda name: extension_unload(name=name, actor=UserPolicy(request.user))
-        )
-
-    @admin.action(description="Reload selected extensions", permissions=["manage"])
-    def reload_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(
-            self, request, queryset, "Reload", lambda name: extension_reload(name=name, actor=UserPolicy(request.user))
-        )
-
-    @admin.action(description="Enable selected extensions", permissions=["manage"])
-    def enable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(
-            self, request, queryset, "Enable", lambda name: extension_enable(name=name, actor=UserPolicy(request.user))
-        )
-
-    @admin.action(description="Disable selected extensions", permissions=["manage"])
-    def disable_selected(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        _run_for_each(
-            self,
-            request,
-            queryset,
-            "Disable",
-            lambda name: extension_disable(name=name, actor=UserPolicy(request.user)),
-        )
+    load_selected = _lifecycle_action("load")
+    unload_selected = _lifecycle_action("unload")
+    reload_selected = _lifecycle_action("reload")
+    enable_selected = _lifecycle_action("enable")
+    disable_selected = _lifecycle_action("disable")
 
 
 def extension_page_context(request: HttpRequest, extension: Extension) -> dict[str, Any]:
