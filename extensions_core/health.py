@@ -298,9 +298,13 @@ def duration_percentiles(rows) -> dict[str, float | None]:
             percentiles, maximum = cursor.fetchone()
         values = [*(percentiles or [None, None, None]), maximum]
         return {key: round(value, 6) if value is not None else None for key, value in zip(keys, values, strict=True)}
-    durations = sorted(rows.values_list("duration_seconds", flat=True))
+    return percentiles_of(sorted(rows.values_list("duration_seconds", flat=True)))
+
+
+def percentiles_of(durations: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max of sorted *durations*, interpolated as PostgreSQL's percentile_cont does."""
     if not durations:
-        return dict.fromkeys(keys)
+        return dict.fromkeys(("p50", "p95", "p99", "max"))
 
     def at(fraction: float) -> float:
         position = fraction * (len(durations) - 1)

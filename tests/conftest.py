@@ -144,8 +144,12 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def clean_registry():
-    """Unload whatever a test loaded in this process, so tests never see each other's extensions."""
+    """Unload whatever a test loaded in this process, so tests never see each other's extensions (or runs)."""
+    from extensions_core.run_figures import slice_book
+
+    slice_book.clear()  # reused ten-minute slices of runs: each test's database starts anew
     yield
+    slice_book.clear()
     from extensions_core.permissions import access_cache
     from extensions_core.registry import registry
     from extensions_core.services.propagation import registry_unload_here

@@ -298,6 +298,9 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # a record of what happened; cancelling is its one action
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a record of what happened (and the dashboard reuses the figures of ended runs)
+
     def get_urls(self):
         from django.urls import path
 
