@@ -7,14 +7,15 @@ hour and the 23 before it, as the chart draws them) is cut into ten-minute
 slices. A slice that ended SETTLE_SECONDS ago with none of its runs pending or
 running is read once and reused: an ended run never changes, and the platform
 never deletes one (the admin offers no delete). Only the open slice and any
-slice with a run still pending or running are read on every look. Everything is
-read again every REFRESH_SECONDS, in case rows were changed behind the
-platform's back. Slices hold every run; narrowing to a viewer happens on
+slice with a run still pending or running are read on every look. A background
+thread reads every kept slice again every REFRESH_SECONDS (looks go on with the
+old ones meanwhile), in case rows were changed behind the platform's back. Slices hold every run; narrowing to a viewer happens on
 reading them, and the reused slices' sums are kept per viewer's visibility.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -23,12 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import DatabaseError, connection
 from django.db.models import BigIntegerField, Count, Func, Max, Sum
 from django.utils import timezone
 
 from extensions_core.health import percentiles_of
 from extensions_core.models import TaskExecution
 from extensions_core.permissions import visible_task_ids
+
+logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 SLICE = timedelta(minutes=10)
@@ -205,6 +209,8 @@ class _SliceBook:
         self.slices: dict[int, _Bucket] = {}
         self.sums: OrderedDict[tuple, Figures] = OrderedDict()
         self.refreshed_at = time.monotonic()
+        # The thread reading every kept slice again (every REFRESH_SECONDS), while looks go on with the old ones.
+        self.refresher: threading.Thread | None = None
         self.lock = threading.Lock()
 
     def clear(self) -> None:
@@ -216,7 +222,7 @@ class _SliceBook:
     def figures(self, hours: int, visible: set[int] | None, *, durations: bool) -> Figures:
         """Return the figures of the runs queued in the current hour and the *hours* - 1 before it."""
         if time.monotonic() - self.refreshed_at > REFRESH_SECONDS:
-            self.clear()
+            self._refresh_in_background()
         now = timezone.now()
         since = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - (hours - 1) * HOUR
         first, step = _slice_of(since), int(SLICE.total_seconds())
@@ -232,6 +238,37 @@ class _SliceBook:
         result = self._sum(reused, visible, durations=durations).merged(result)
         result.since = since
         return result
+
+    def _refresh_in_background(self) -> None:
+        with self.lock:
+            if self.refresher is not None and self.refresher.is_alive():
+                return
+            self.refreshed_at = time.monotonic()
+            kept = sorted(self.slices)
+            with_durations = any(bucket.durations for bucket in self.slices.values())
+            self.refresher = threading.Thread(
+                target=self._refresh, args=(kept, with_durations), name="karen-run-figures", daemon=True
+            )
+        self.refresher.start()
+
+    def _refresh(self, kept: list[int], with_durations: bool) -> None:
+        """Read the *kept* slices again and put them in place of the old ones."""
+        try:
+            read: dict[int, _Bucket] = {}
+            for start, end in _spans(kept):
+                read.update(_read(start, end, durations=with_durations))
+            read_at = time.monotonic()
+            with self.lock:
+                for at in kept:
+                    if at in self.slices:  # not dropped meanwhile (out of every window)
+                        self.slices[at] = read.get(at) or _Bucket({}, {}, read_at)
+                self.sums.clear()
+        except DatabaseError:
+            logger.warning("Reading the dashboard's run figures again failed; the next look tries again", exc_info=True)
+            with self.lock:
+                self.refreshed_at = time.monotonic() - REFRESH_SECONDS
+        finally:
+            connection.close()  # this thread's own connection
 
     def _sum(self, reused: dict[int, _Bucket], visible: set[int] | None, *, durations: bool) -> Figures:
         """The reused slices added up for *visible*, remembered while they stay the same slices."""
