@@ -98,22 +98,9 @@ def main() -> None:
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     database_url = f"{POSTGRES}/{name}"
-    extensions = _common.temp_dir("karen-bench-tasks-ext-")
-    (extensions / EXTENSION).mkdir()
-    (extensions / EXTENSION / "extension.json").write_text(json.dumps(MANIFEST))
-    (extensions / EXTENSION / "__init__.py").write_text(CODE)
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS,
-        "KAREN_EXTENSION_DIRS": str(extensions),
-        "RAW_BROKER_URL": REDIS,
-        "RAW_DATABASE_URL": database_url,
-        "LOG_LEVEL": "ERROR",
-        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
-    }
     figures: dict = {}
     try:
-        _common.setup_django(env=env)
+        _common.setup_django(env=environment(database_url, REDIS))
         prepare(database_url)
         print(f"Background tasks vs raw Celery ({_common.machine()}); PostgreSQL + Redis")
         if "throughput" in parts:
@@ -133,6 +120,27 @@ def main() -> None:
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _common.result(figures)
+
+
+def environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """Write the bench extension to a temporary folder; return the environment of the platform and raw Celery.
+
+    Both use *database_url* and *redis_url*; pass the result to `_common.setup_django(env=...)`, whose
+    environment the workers started afterwards inherit.
+    """
+    extensions = _common.temp_dir("karen-bench-tasks-ext-")
+    (extensions / EXTENSION).mkdir()
+    (extensions / EXTENSION / "extension.json").write_text(json.dumps(MANIFEST))
+    (extensions / EXTENSION / "__init__.py").write_text(CODE)
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "KAREN_EXTENSION_DIRS": str(extensions),
+        "RAW_BROKER_URL": redis_url,
+        "RAW_DATABASE_URL": database_url,
+        "LOG_LEVEL": "ERROR",
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+    }
 
 
 def prepare(database_url: str) -> None:
@@ -236,7 +244,12 @@ def raw_run(n: int, offset: int) -> dict:
     return {"per_second": n / (ended - started), "latencies": latencies}
 
 
-def karen_run(n: int, task: str) -> dict:
+def karen_run(n: int, task: str, ready=None) -> dict:
+    """Send n runs of *task* from PRODUCERS threads and wait until all are completed.
+
+    The wait polls every 10 ms whether `rows.filter(status="completed").count() >= n`; a caller may pass
+    *ready* (no arguments), a cheaper check that must hold first, so that check is made only once it does.
+    """
     from extensions_core.models import TaskDefinition, TaskExecution
     from extensions_core.services.executions import execution_start
 
@@ -247,7 +260,7 @@ def karen_run(n: int, task: str) -> dict:
     )
     sent = time.monotonic() - started
     rows = TaskExecution.objects.filter(pk__in=ids)
-    ended = wait_for(lambda: rows.filter(status="completed").count() >= n, 600)
+    ended = wait_for(lambda: (ready is None or ready()) and rows.filter(status="completed").count() >= n, 600)
     failed = rows.exclude(status="completed").count()
     latencies = [(row.finished_at - row.queued_at).total_seconds() for row in rows.only("finished_at", "queued_at")]
     runs = [(row.finished_at - row.started_at).total_seconds() for row in rows.only("finished_at", "started_at")]
