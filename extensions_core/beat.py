@@ -24,12 +24,12 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from extensions_core.conf import HEARTBEAT_SECONDS
 from extensions_core.database import CONNECTION_ERRORS, connection_close, connection_refresh
 from extensions_core.due_times import MAX_MISSED_RUNS, Schedule, due_times_to_run, pending_due_times
 from extensions_core.models import TaskDefinition
 from extensions_core.schedules import PERIODIC_TASK_PREFIX
 from extensions_core.services.firing import schedule_baseline, schedule_fire
-from extensions_core.services.heartbeats import HEARTBEAT_SECONDS
 from extensions_core.services.leases import BEAT_LEASE, lease_acquire, lease_release
 from extensions_core.workers import Heartbeat
 

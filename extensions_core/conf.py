@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+# Liveness. A worker or beat process beats every HEARTBEAT_SECONDS and is alive when seen within ALIVE_WINDOW;
+# one not seen for FORGET_AFTER is forgotten.
+HEARTBEAT_SECONDS = 5
+ALIVE_WINDOW = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+FORGET_AFTER = timedelta(days=1)
+# A running execution beats this often; one silent for EXECUTION_STALE_AFTER lost its worker (the reaper ends it).
+EXECUTION_HEARTBEAT_SECONDS = 2
+EXECUTION_STALE_AFTER = timedelta(seconds=20)
 
 DEFAULTS: dict[str, Any] = {
     "DIRS": [],

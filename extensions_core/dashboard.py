@@ -20,6 +20,7 @@ from django.db.models import Count, F, Func, IntegerField, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from extensions_core.conf import EXECUTION_STALE_AFTER
 from extensions_core.health import (
     beat_health,
     broker_status,
@@ -38,7 +39,6 @@ from extensions_core.permissions import (
 )
 from extensions_core.run_figures import run_figures
 from extensions_core.selectors import execution_list_for_user
-from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
 
 Status = Extension.Status
 Run = TaskExecution.Status

@@ -15,6 +15,8 @@ from django.db.models import Count
 from django.utils import timezone
 from kombu.exceptions import ChannelError
 
+from extensions_core.conf import EXECUTION_STALE_AFTER
+from extensions_core.executions.states import Status
 from extensions_core.loader import run_with_timeout
 from extensions_core.models import Extension, ProcessHeartbeat
 from extensions_core.registry import registry
@@ -215,13 +217,12 @@ def broker_status() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def task_health(user) -> dict[str, Any]:
     """Return whether tasks can run: workers and beat alive, queue depth, and executions that look stuck."""
-    from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
     from extensions_core.services.reaping import REDISPATCH_AFTER
 
     now = timezone.now()
     active = execution_list_for_user(user, active_only=True)
-    running = active.filter(status="running")
-    pending = active.filter(status="pending")
+    running = active.filter(status=Status.RUNNING)
+    pending = active.filter(status=Status.PENDING)
     stuck_running = running.filter(heartbeat_at__lt=now - EXECUTION_STALE_AFTER).count()
     stuck_pending = pending.filter(is_waiting_for_dependencies=False, queued_at__lt=now - REDISPATCH_AFTER).count()
     workers = process_health(ProcessHeartbeat.Role.WORKER, "worker")
@@ -240,8 +241,8 @@ def task_health(user) -> dict[str, Any]:
         "beat": beat,
         "queue": queue,
         "executions": {
-            "running": running.count(),
-            "pending": pending.count(),
+            Status.RUNNING.value: running.count(),
+            Status.PENDING.value: pending.count(),
             "stuck_running": stuck_running,
             "stuck_pending": stuck_pending,
         },
@@ -264,14 +265,12 @@ def task_stats(user, *, since=None) -> dict[str, Any]:
         per_extension[name][state] = count
         per_extension[name]["total"] += count
     for counts in per_extension.values():
-        counts["success_rate"] = _rate(counts.get("completed", 0), counts.get("failed", 0))
+        counts["success_rate"] = _rate(counts.get(Status.COMPLETED, 0), counts.get(Status.FAILED, 0))
     return {
         "since": since,
         "total": sum(by_status.values()),
-        "by_status": {
-            state: by_status.get(state, 0) for state in ("pending", "running", "completed", "failed", "cancelled")
-        },
-        "success_rate": _rate(by_status.get("completed", 0), by_status.get("failed", 0)),
+        "by_status": {state: by_status.get(state, 0) for state in Status.values},
+        "success_rate": _rate(by_status.get(Status.COMPLETED, 0), by_status.get(Status.FAILED, 0)),
         "duration_seconds": duration_percentiles(rows.filter(duration_seconds__isnull=False)),
         "by_extension": per_extension,
     }

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from extensions_core.executions.states import ACTIVE_STATUSES, FailureReason
+from extensions_core.executions.states import Status as RunStatus
+from extensions_core.executions.states import Trigger as RunTrigger
+
 
 class Extension(models.Model):
     """One extension package known to the platform, with its desired and observed state."""
@@ -201,33 +205,12 @@ class TaskDefinition(models.Model):
 class TaskExecution(models.Model):
     """One run of a task definition: what started it, where it ran, how it ended, and what it printed."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        RUNNING = "running", "running"
-        COMPLETED = "completed", "completed"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+    # The vocabulary is shared with the runner and the sandbox: extensions_core/executions/states.py.
+    Status = RunStatus
+    FailureReason = FailureReason
+    Trigger = RunTrigger
 
-    class FailureReason(models.TextChoices):
-        EXCEPTION = "exception", "raised an exception"
-        TIMEOUT = "timeout", "ran past its timeout"
-        MEMORY_LIMIT = "memory_limit", "exceeded its memory limit"
-        CPU_LIMIT = "cpu_limit", "exceeded its CPU limit"
-        WORKER_LOST = "worker_lost", "its worker died or stopped beating"
-        MESSAGE_LOST = "message_lost", "its queue message never reached a worker"
-        DEPENDENCY_FAILED = "dependency_failed", "a task it depends on failed"
-        EXTENSION_UNAVAILABLE = "extension_unavailable", "its extension or task was not runnable"
-        CRASHED = "crashed", "its process died"
-        INVALID_RESULT = "invalid_result", "returned a value that is not JSON"
-
-    class Trigger(models.TextChoices):
-        MANUAL = "manual", "manual"
-        SCHEDULE = "schedule", "schedule"
-        EVENT = "event", "event"
-        DEPENDENCY = "dependency", "dependency"
-        RETRY = "retry", "retry"
-
-    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+    ACTIVE_STATUSES = ACTIVE_STATUSES
 
     id = models.UUIDField(primary_key=True, editable=False)
     definition = models.ForeignKey(
@@ -307,7 +290,7 @@ class TaskExecution(models.Model):
             models.Index(
                 fields=["status", "heartbeat_at"],
                 name="execution_active",
-                condition=models.Q(status__in=["pending", "running"]),
+                condition=models.Q(status__in=[status.value for status in ACTIVE_STATUSES]),
             ),
         ]
 

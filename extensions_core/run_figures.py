@@ -9,8 +9,9 @@ running is read once and reused: an ended run never changes, and the platform
 never deletes one (the admin offers no delete). Only the open slice and any
 slice with a run still pending or running are read on every look. A background
 thread reads every kept slice again every REFRESH_SECONDS (looks go on with the
-old ones meanwhile), in case rows were changed behind the platform's back. Slices hold every run; narrowing to a viewer happens on
-reading them, and the reused slices' sums are kept per viewer's visibility.
+old ones meanwhile), in case rows were changed behind the platform's back.
+Slices hold every run; narrowing to a viewer happens on reading them, and the
+reused slices' sums are kept per viewer's visibility.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from extensions_core.conf import EXECUTION_HEARTBEAT_SECONDS
+from extensions_core.executions.states import FailureReason, Status
 from extensions_core.process_tree import kill_descendants
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
@@ -47,10 +49,10 @@ class RunLimits:
 
 @dataclass(slots=True)
 class Outcome:
-    """How a run ended: status `completed`, `failed` or `cancelled`, with its result or error."""
+    """How a run ended: completed, failed (with its FailureReason) or cancelled, with its result or error."""
 
-    status: str
-    failure_reason: str = ""
+    status: Status
+    failure_reason: FailureReason | str = ""
     result: Any = None
     error: str = ""
     traceback: str = ""
@@ -102,10 +104,10 @@ def json_result(value: Any) -> Any:
 
 def failure_from_exception(error: BaseException) -> tuple[str, str]:
     if isinstance(error, TaskTimeoutError):
-        return "timeout", str(error) or "the task ran past its timeout"
+        return FailureReason.TIMEOUT, str(error) or "the task ran past its timeout"
     if isinstance(error, MemoryError):
-        return "memory_limit", "the task ran out of memory (MemoryError)"
-    return "exception", f"{type(error).__name__}: {error}"
+        return FailureReason.MEMORY_LIMIT, "the task ran out of memory (MemoryError)"
+    return FailureReason.EXCEPTION, f"{type(error).__name__}: {error}"
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -162,21 +164,23 @@ def run_in_process(
                 value = json_result(value)
             except (TypeError, ValueError) as error:
                 outcome = Outcome(
-                    status="failed", failure_reason="invalid_result", error=f"result is not JSON: {error}"
+                    status=Status.FAILED,
+                    failure_reason=FailureReason.INVALID_RESULT,
+                    error=f"result is not JSON: {error}",
                 )
             else:
-                outcome = Outcome(status="cancelled" if cancelled.is_set() else "completed", result=value)
+                outcome = Outcome(status=Status.CANCELLED if cancelled.is_set() else Status.COMPLETED, result=value)
         except BaseException as error:  # noqa: BLE001 - every ending of a task is reported
             if use_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             if isinstance(error, TaskCancelledError) or (
                 cancelled.is_set() and not isinstance(error, TaskTimeoutError)
             ):
-                outcome = Outcome(status="cancelled", error=str(error) or "cancelled")
+                outcome = Outcome(status=Status.CANCELLED, error=str(error) or Status.CANCELLED.label)
             else:
                 reason, message = failure_from_exception(error)
                 outcome = Outcome(
-                    status="failed", failure_reason=reason, error=message, traceback=traceback.format_exc()
+                    status=Status.FAILED, failure_reason=reason, error=message, traceback=traceback.format_exc()
                 )
     finally:
         finished.set()
@@ -226,8 +230,6 @@ def _watcher_loop() -> None:
 def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop) -> None:
     from django.db import connection
 
-    from extensions_core.services.heartbeats import EXECUTION_HEARTBEAT_SECONDS
-
     started = time.monotonic()
     hard_deadline = started + limits.timeout_seconds + HARD_TIMEOUT_GRACE_SECONDS if limits.timeout_seconds else None
     cancel_deadline = None
@@ -241,13 +243,13 @@ def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop
                 cancel_deadline = now + CANCEL_GRACE_SECONDS
             if cancel_deadline is not None and now >= cancel_deadline:
                 stop = Outcome(
-                    status="cancelled",
+                    status=Status.CANCELLED,
                     error="cancelled; the task did not stop in time and its worker process was killed",
                 )
             elif hard_deadline and now >= hard_deadline:
                 stop = Outcome(
-                    status="failed",
-                    failure_reason="timeout",
+                    status=Status.FAILED,
+                    failure_reason=FailureReason.TIMEOUT,
                     error=f"the task ran past its timeout of "
                     f"{limits.timeout_seconds:g} s and its worker process was killed",
                 )

@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from extensions_core.conf import EXECUTION_HEARTBEAT_SECONDS
+from extensions_core.executions.states import FailureReason, Status
 from extensions_core.process_tree import kill_descendants, reap_children, signal_tree, tree_usage
 from extensions_core.runner import (
     CANCEL_GRACE_SECONDS,
@@ -52,7 +54,7 @@ from extensions_core.runner import (
     RunControl,
     RunLimits,
 )
-from extensions_core.sandbox_child import Execute, child_main
+from extensions_core.sandbox_child import CANCELLED_FLAG, Execute, child_main
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ MONITOR_TICK_SECONDS = 0.05
 # With a memory limit the tree's resident memory is sampled this often (children are not held by the rlimit alone).
 MEMORY_TICK_SECONDS = 0.01
 # Failures after which the sandbox's state cannot be trusted: it is replaced before the next run.
-RETIRE_AFTER = {"timeout", "memory_limit", "cpu_limit", "crashed"}
+RETIRE_AFTER = {FailureReason.TIMEOUT, FailureReason.MEMORY_LIMIT, FailureReason.CPU_LIMIT, FailureReason.CRASHED}
 
 
 class Sandbox:
@@ -203,7 +205,6 @@ class _Watch:
         return self.outcome
 
     def _watch(self) -> Outcome:
-        from extensions_core.services.heartbeats import EXECUTION_HEARTBEAT_SECONDS
 
         tick = MEMORY_TICK_SECONDS if self.limits.max_memory_bytes else MONITOR_TICK_SECONDS
         started = time.monotonic()
@@ -223,14 +224,14 @@ class _Watch:
             now = time.monotonic()
             self._sample(now - started)
             if hard_deadline and now >= hard_deadline and not self.killed_for:
-                self._kill("timeout", f"the task ran past its timeout of {timeout:g} s and was killed")
+                self._kill(FailureReason.TIMEOUT, f"the task ran past its timeout of {timeout:g} s and was killed")
             if now >= next_cancel_poll and self.cancel_deadline is None and not self.killed_for:
                 next_cancel_poll = now + CANCEL_POLL_SECONDS
                 if self._safely(self.control.is_cancel_requested, False):
                     self._signal(signal.SIGUSR1)
                     self.cancel_deadline = now + CANCEL_GRACE_SECONDS
             if self.cancel_deadline is not None and now >= self.cancel_deadline and not self.killed_for:
-                self._kill("cancelled", "cancelled")
+                self._kill(Status.CANCELLED, Status.CANCELLED.label)
             if now >= next_heartbeat:
                 next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS
                 self._safely(lambda: self.control.heartbeat(self.log.snapshot()), None)
@@ -279,7 +280,8 @@ class _Watch:
         self.peak_rss = max(self.peak_rss, rss)
         if limit and rss - self.baseline_rss > limit and not self.killed_for:
             self._kill(
-                "memory_limit", f"the task used more than its memory limit of {limit // 2**20} MB and was killed"
+                FailureReason.MEMORY_LIMIT,
+                f"the task used more than its memory limit of {limit // 2**20} MB and was killed",
             )
             return
         if share:
@@ -318,38 +320,42 @@ class _Watch:
     def _ending(self, status: int) -> Outcome:
         if self.killed_for:
             reason, message = self.killed_for
-            if reason == "cancelled":
+            if reason == Status.CANCELLED:
                 return Outcome(
-                    status="cancelled",
+                    status=Status.CANCELLED,
                     error=f"cancelled; the task did not stop within {CANCEL_GRACE_SECONDS:g} s and was killed",
                 )
-            return Outcome(status="failed", failure_reason=reason, error=message)
+            return Outcome(status=Status.FAILED, failure_reason=reason, error=message)
         final = self.final or {}
         kind = final.get("kind")
         if kind == "result":
-            if final.get("cancelled"):
-                return Outcome(status="cancelled", result=final.get("result"), error="cancelled")
-            return Outcome(status="completed", result=final.get("result"))
-        if kind == "cancelled":
-            return Outcome(status="cancelled", error=final.get("error", "cancelled"))
-        if kind == "failed":
+            if final.get(CANCELLED_FLAG):
+                return Outcome(status=Status.CANCELLED, result=final.get("result"), error=Status.CANCELLED.label)
+            return Outcome(status=Status.COMPLETED, result=final.get("result"))
+        if kind == Status.CANCELLED:
+            return Outcome(status=Status.CANCELLED, error=final.get("error", Status.CANCELLED.label))
+        if kind == Status.FAILED:
             return Outcome(
-                status="failed",
-                failure_reason=final.get("reason", "exception"),
+                status=Status.FAILED,
+                failure_reason=final.get("reason", FailureReason.EXCEPTION),
                 error=final.get("error", ""),
                 traceback=final.get("traceback", ""),
             )
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             if number == signal.SIGXCPU:
-                return Outcome(status="failed", failure_reason="cpu_limit", error="the task exceeded its CPU limit")
+                return Outcome(
+                    status=Status.FAILED,
+                    failure_reason=FailureReason.CPU_LIMIT,
+                    error="the task exceeded its CPU limit",
+                )
             return Outcome(
-                status="failed",
-                failure_reason="crashed",
+                status=Status.FAILED,
+                failure_reason=FailureReason.CRASHED,
                 error=f"the task's process was killed by {signal.Signals(number).name}",
             )
         return Outcome(
-            status="failed",
-            failure_reason="crashed",
+            status=Status.FAILED,
+            failure_reason=FailureReason.CRASHED,
             error=f"the task's process exited with status {os.WEXITSTATUS(status)} without a result",
         )

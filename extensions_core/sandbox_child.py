@@ -21,12 +21,15 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from extensions_core.executions.states import FailureReason, Status
 from extensions_core.process_tree import CAP_SYS_RESOURCE, become_subreaper, drop_capability, reap_children
 from extensions_core.runner import failure_from_exception, json_result
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
 # A reused sandbox whose hard address-space limit falls short of a run's by at most this much runs it anyway.
 HARD_LIMIT_TOLERANCE_BYTES = 4 * 2**20
+# A result reply's flag: the task returned, but after it was asked to stop.
+CANCELLED_FLAG = Status.CANCELLED.value
 _PR_SET_PDEATHSIG = 1
 # execute(request, is_cancelled) prepares a run (outside its log) and returns the callable that runs the task.
 Execute = Callable[[dict[str, Any], Callable[[], bool]], Callable[[], Any]]
@@ -86,16 +89,20 @@ def _child_run(
             sys.stderr.flush()
         signal.setitimer(signal.ITIMER_REAL, 0)
         try:
-            reply = {"kind": "result", "result": json_result(value), "cancelled": cancelled.is_set()}
+            reply = {"kind": "result", "result": json_result(value), CANCELLED_FLAG: cancelled.is_set()}
         except (TypeError, ValueError) as error:
-            reply = {"kind": "failed", "reason": "invalid_result", "error": f"result is not JSON: {error}"}
+            reply = {
+                "kind": Status.FAILED,
+                "reason": FailureReason.INVALID_RESULT,
+                "error": f"result is not JSON: {error}",
+            }
     except BaseException as error:
         signal.setitimer(signal.ITIMER_REAL, 0)
         if isinstance(error, TaskCancelledError) or (cancelled.is_set() and not isinstance(error, TaskTimeoutError)):
-            reply = {"kind": "cancelled", "error": str(error) or "cancelled"}
+            reply = {"kind": Status.CANCELLED, "error": str(error) or Status.CANCELLED.label}
         else:
             reason, message = failure_from_exception(error)
-            reply = {"kind": "failed", "reason": reason, "error": message, "traceback": traceback.format_exc()}
+            reply = {"kind": Status.FAILED, "reason": reason, "error": message, "traceback": traceback.format_exc()}
     reply["cpu_seconds"] = round(_cpu_seconds_used() - usage, 6)
     reply["peak_memory_bytes"] = _peak_rss_bytes()
     channel.send(reply)

@@ -11,6 +11,7 @@ from celery.worker.consumer import Consumer
 from django.db import DatabaseError
 from django.utils import timezone
 
+from extensions_core.conf import HEARTBEAT_SECONDS
 from extensions_core.database import connection_close, connection_refresh
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,6 @@ class Heartbeat:
         self.reap()
 
     def _run(self) -> None:
-        from extensions_core.services.heartbeats import HEARTBEAT_SECONDS
 
         while not self.stopped.is_set():
             try:

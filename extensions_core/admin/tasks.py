@@ -25,6 +25,7 @@ from guardian.admin import GuardedModelAdminMixin
 from extensions_core.admin.runs import LIVE_SECONDS, log_html
 from extensions_core.due_times import Schedule
 from extensions_core.exceptions import ExecutionNotFoundError, ExtensionError
+from extensions_core.executions.states import Status
 from extensions_core.manifest.checks import task_schedule_problems
 from extensions_core.models import Event, EventTrigger, TaskDefinition, TaskExecution
 from extensions_core.permissions import can_run_task
@@ -35,11 +36,11 @@ from extensions_core.services.events import trigger_create, trigger_delete, trig
 from extensions_core.services.executions import execution_cancel, execution_start
 
 STATUS_COLOURS = {
-    "pending": "#9a6700",
-    "running": "#0969da",
-    "completed": "#1a7f37",
-    "failed": "#cf222e",
-    "cancelled": "#6e7781",
+    Status.PENDING: "#9a6700",
+    Status.RUNNING: "#0969da",
+    Status.COMPLETED: "#1a7f37",
+    Status.FAILED: "#cf222e",
+    Status.CANCELLED: "#6e7781",
 }
 
 
@@ -166,7 +167,7 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
                     .values_list("status", "n")
                 )
             )
-            finished = counts["completed"] + counts["failed"]
+            finished = counts[Status.COMPLETED] + counts[Status.FAILED]
             extra = {
                 "next_runs": [
                     (due.isoformat(), due.strftime("%a %Y-%m-%d %H:%M:%S %Z"), _zone_note(due))
@@ -174,7 +175,7 @@ class TaskDefinitionAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
                 ],
                 "recent_runs": list(definition.executions.order_by("-queued_at")[:10]),
                 "counts_24h": counts,
-                "success_rate_24h": round(100 * counts["completed"] / finished) if finished else None,
+                "success_rate_24h": round(100 * counts[Status.COMPLETED] / finished) if finished else None,
                 "may_run": can_run_task(request.user, definition),
             }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
@@ -362,7 +363,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
         except ExtensionError as error:
             self.message_user(request, error.message, level=messages.WARNING)
             return
-        note = "asked to stop (within seconds)" if execution.status == "running" else execution.status
+        note = "asked to stop (within seconds)" if execution.status == Status.RUNNING else execution.status
         self.message_user(request, f"{execution.id}: {note}.", level=messages.SUCCESS)
 
     @admin.action(description="Cancel the selected executions")

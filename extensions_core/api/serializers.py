@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from extensions_core.executions.states import Status, Trigger
 from extensions_core.models import Extension
 
 
@@ -365,8 +366,8 @@ class ExecuteSerializer(NoUnknownKeys, serializers.Serializer):
 class ExecutionQuerySerializer(serializers.Serializer):
     extension = serializers.CharField(required=False)
     task = serializers.CharField(required=False)
-    status = serializers.ChoiceField(choices=["pending", "running", "completed", "failed", "cancelled"], required=False)
-    trigger = serializers.ChoiceField(choices=["manual", "schedule", "event", "dependency", "retry"], required=False)
+    status = serializers.ChoiceField(choices=Status.values, required=False)
+    trigger = serializers.ChoiceField(choices=Trigger.values, required=False)
     failure_reason = serializers.CharField(required=False)
     since = serializers.DateTimeField(required=False, help_text="Queued at or after (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Queued before (ISO 8601).")

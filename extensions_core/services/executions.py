@@ -7,20 +7,20 @@ leave exactly one final state.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from extensions_core.broker import BrokerUnavailableError, broker_publish
 from extensions_core.database import retrying
 from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStateError
+from extensions_core.executions import transitions
 from extensions_core.manifest.schema import json_path
 from extensions_core.models import Extension, TaskDefinition, TaskExecution
 from extensions_core.runner import Outcome
@@ -102,7 +102,7 @@ def execution_start(
     """
     task_definition_check_runnable(definition)
     parameters = task_parameters_check(definition, parameters if parameters is not None else {})
-    execution = _create(
+    execution = transitions.queue(
         definition,
         id=execution_id or uuid.uuid4(),
         trigger_type=trigger_type,
@@ -145,24 +145,6 @@ def execution_start_scheduled(*, extension_name: str, task_name: str, message_id
         return None  # the same message, delivered twice at once
 
 
-def _create(definition: TaskDefinition, **values: Any) -> TaskExecution:
-    now = timezone.now()
-    values.setdefault("attempt", 1)
-    return TaskExecution.objects.create(
-        definition=definition,
-        extension_name=definition.extension.name,
-        task_name=definition.name,
-        status=Status.PENDING,
-        max_attempts=definition.max_retries + 1,
-        is_isolated=definition.is_isolated,
-        timeout_seconds=definition.timeout_seconds,
-        queued_at=now,
-        dispatched_at=now,
-        dispatch_count=1,
-        **values,
-    )
-
-
 def _start_dependencies_or_dispatch(execution: TaskExecution, definition: TaskDefinition) -> None:
     names = list(definition.depends_on or ())
     if not names:
@@ -178,12 +160,9 @@ def _start_dependencies_or_dispatch(execution: TaskExecution, definition: TaskDe
                 code="task_dependency_missing",
             )
         task_definition_check_runnable(other)
-    execution.is_waiting_for_dependencies = True
-    execution.dispatched_at = None
-    execution.dispatch_count = 0
-    execution.save(update_fields=["is_waiting_for_dependencies", "dispatched_at", "dispatch_count"])
+    transitions.wait_for_dependencies(execution)
     for name in names:
-        dependency = _create(
+        dependency = transitions.queue(
             others[name],
             id=uuid.uuid4(),
             trigger_type=TaskExecution.Trigger.DEPENDENCY,
@@ -210,9 +189,7 @@ def execution_dispatch(*, execution_id: str, countdown: float | None = None) -> 
         logger.warning(
             "Could not queue execution %s: %s; it stays pending and is sent again later", execution_id, error
         )
-        TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
-            dispatched_at=None, dispatch_error=str(error)[:2000]
-        )
+        transitions.mark_unsent(execution_id=execution_id, error=str(error))
         return False
     return True
 
@@ -220,61 +197,15 @@ def execution_dispatch(*, execution_id: str, countdown: float | None = None) -> 
 def execution_claim(*, execution_id: str, worker: str, now: datetime | None = None) -> TaskExecution | None:
     """Mark a pending execution running on *worker*; None if it is not pending (a duplicate or cancelled message).
 
-    One UPDATE ... RETURNING in hand-written SQL: this runs for every execution,
-    and building it through the ORM cost more than the database round trip.
-    The returned execution carries `function_name`, the definition's function.
-    Repeating a claim with the same *worker* and *now* returns the execution
-    again, so a claim whose reply was lost with its connection can be retried.
+    The returned execution carries `function_name`, the definition's function
+    (see transitions.claim for retrying a claim whose reply was lost).
     """
-    pk = TaskExecution._meta.pk
-    try:
-        key = pk.get_db_prep_value(uuid.UUID(str(execution_id)), connection)
-    except ValueError:
-        return None
-    now = now or timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [stamp, stamp, worker, key, worker, stamp])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = dict(zip(_CLAIM_COLUMNS, row, strict=True))
-    parameters = values["parameters"]
-    values["parameters"] = json.loads(parameters) if isinstance(parameters, (str, bytes)) else parameters
-    values["is_isolated"] = bool(values["is_isolated"])
-    execution = TaskExecution(
-        **values,
-        id=uuid.UUID(str(execution_id)),
-        status=Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker,
-    )
-    execution._state.adding = False
-    execution.function_name = _function_of(execution.definition_id)
+    execution = transitions.claim(execution_id=execution_id, worker=worker, now=now)
+    if execution is not None:
+        execution.function_name = _function_of(execution.definition_id)
     return execution
 
 
-_CLAIM_COLUMNS = (
-    "definition_id",
-    "extension_name",
-    "task_name",
-    "parameters",
-    "event_id",
-    "parent_id",
-    "user_id",
-    "attempt",
-    "max_attempts",
-    "is_isolated",
-    "timeout_seconds",
-)
-_TABLE = TaskExecution._meta.db_table
-_CLAIM_SQL = (
-    f"UPDATE {_TABLE} SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, dispatch_error = '' "
-    "WHERE id = %s AND ((status = 'pending' AND NOT is_waiting_for_dependencies AND cancel_requested_at IS NULL) "
-    "OR (status = 'running' AND worker = %s AND started_at = %s)) "
-    f"RETURNING {', '.join(_CLAIM_COLUMNS)}"
-)
 _functions: dict[int, tuple[str, int | None]] = {}
 
 
@@ -295,10 +226,7 @@ def _function_of(definition_id: int | None) -> str | None:
 
 def execution_heartbeat(*, execution_id: str, log: list | None = None) -> None:
     """Record that a running execution is alive (and its log so far)."""
-    values: dict[str, Any] = {"heartbeat_at": timezone.now()}
-    if log is not None:
-        values["log"] = log
-    TaskExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(**values)
+    transitions.heartbeat(execution_id=execution_id, log=log)
 
 
 def execution_is_cancel_requested(*, execution_id: str) -> bool:
@@ -310,9 +238,7 @@ def execution_end_pending(*, execution: TaskExecution, status: str, **values: An
 
     The caller holds the transaction.
     """
-    if not TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
-        status=status, finished_at=timezone.now(), **values
-    ):
+    if not transitions.end_pending(execution_id=execution.pk, status=status, **values):
         return False
     execution.refresh_from_db()
     execution_follow_up(execution)
@@ -326,12 +252,10 @@ def execution_cancel(*, execution: TaskExecution, by: str = "") -> TaskExecution
     Raise TaskStateError when it has already finished.
     """
     now = timezone.now()
-    reason = f"cancelled by {by}" if by else "cancelled"
+    reason = f"{Status.CANCELLED.label} by {by}" if by else Status.CANCELLED.label
     if execution_end_pending(execution=execution, status=Status.CANCELLED, cancel_requested_at=now, error=reason):
         return execution
-    if TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING, cancel_requested_at__isnull=True).update(
-        cancel_requested_at=now
-    ):
+    if transitions.request_cancel(execution_id=execution.pk, now=now):
         execution.refresh_from_db()
         return execution
     execution.refresh_from_db()
@@ -380,7 +304,7 @@ def execution_finish(
     def finish() -> bool:
         needs_follow_up = _needs_follow_up(execution)
         with transaction.atomic() if needs_follow_up else nullcontext():
-            if not _finish_running(execution.pk, values, only_if):
+            if not transitions.finish(execution_id=execution.pk, values=values, only_if=only_if):
                 return False
             if needs_follow_up:
                 execution_follow_up(execution)
@@ -396,26 +320,6 @@ def execution_finish(
         for_seconds=wait_for_database_seconds,
         landed=landed,
     )
-
-
-def _finish_running(execution_id, values: dict[str, Any], only_if: Q | None) -> bool:
-    """UPDATE the row with *values* if it is still running (hand-written SQL on the hot path, like the claim)."""
-    if only_if is not None:
-        return bool(TaskExecution.objects.filter(only_if, pk=execution_id, status=Status.RUNNING).update(**values))
-    columns = tuple(values)
-    sql = _FINISH_SQL.get(columns)
-    if sql is None:
-        assignments = ", ".join(f"{column} = %s" for column in columns)
-        sql = _FINISH_SQL[columns] = f"UPDATE {_TABLE} SET {assignments} WHERE id = %s AND status = 'running'"
-    meta = TaskExecution._meta
-    parameters = [meta.get_field(column).get_db_prep_save(value, connection) for column, value in values.items()]
-    parameters.append(meta.pk.get_db_prep_value(execution_id, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, parameters)
-        return cursor.rowcount == 1
-
-
-_FINISH_SQL: dict[tuple[str, ...], str] = {}
 
 
 def _needs_follow_up(execution: TaskExecution) -> bool:
@@ -446,12 +350,9 @@ def _maybe_retry(execution: TaskExecution) -> TaskExecution | None:
         return None
     definition = TaskDefinition.objects.select_related("extension").get(pk=execution.definition_id)
     delay = definition.retry_backoff_seconds * (2 ** (execution.attempt - 1))
-    retry = TaskExecution.objects.create(
+    retry = transitions.queue(
+        definition,
         id=uuid.uuid4(),
-        definition=definition,
-        extension_name=execution.extension_name,
-        task_name=execution.task_name,
-        status=Status.PENDING,
         trigger_type=TaskExecution.Trigger.RETRY,
         triggered_by=f"execution {execution.id}",
         user_id=execution.user_id,
@@ -461,11 +362,6 @@ def _maybe_retry(execution: TaskExecution) -> TaskExecution | None:
         retry_of=execution,
         attempt=execution.attempt + 1,
         max_attempts=execution.max_attempts,
-        is_isolated=definition.is_isolated,
-        timeout_seconds=definition.timeout_seconds,
-        queued_at=timezone.now(),
-        dispatched_at=timezone.now(),
-        dispatch_count=1,
         not_before=timezone.now() + timedelta(seconds=delay) if delay else None,
     )
     _dispatch_on_commit(retry, countdown=delay or None)
@@ -474,7 +370,7 @@ def _maybe_retry(execution: TaskExecution) -> TaskExecution | None:
 
 def _settle_parent(parent_id: uuid.UUID) -> None:
     """Run the waiting parent when all its dependencies completed; fail it when one failed for good."""
-    parent = TaskExecution.objects.select_for_update().filter(pk=parent_id).first()
+    parent = transitions.pending_for_update(parent_id)
     if parent is None or parent.status != Status.PENDING or not parent.is_waiting_for_dependencies:
         return
     latest: dict[str, TaskExecution] = {}
@@ -495,10 +391,7 @@ def _settle_parent(parent_id: uuid.UUID) -> None:
         )
         return
     if all(child.status == Status.COMPLETED for child in latest.values()):
-        parent.is_waiting_for_dependencies = False
-        parent.dispatched_at = timezone.now()
-        parent.dispatch_count += 1
-        parent.save(update_fields=["is_waiting_for_dependencies", "dispatched_at", "dispatch_count"])
+        transitions.release(parent)
         _dispatch_on_commit(parent)
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
+# The timing constants live in conf (the runner and the sandbox read them too); the old names stay importable.
+from extensions_core.conf import (  # noqa: F401 - re-exported
+    ALIVE_WINDOW,
+    EXECUTION_HEARTBEAT_SECONDS,
+    EXECUTION_STALE_AFTER,
+    FORGET_AFTER,
+    HEARTBEAT_SECONDS,
+)
 from extensions_core.models import ProcessHeartbeat
-
-# A process is alive when seen within this window (it beats every HEARTBEAT_SECONDS).
-HEARTBEAT_SECONDS = 5
-ALIVE_WINDOW = timedelta(seconds=3 * HEARTBEAT_SECONDS)
-FORGET_AFTER = timedelta(days=1)
-# A running execution beats this often; one silent for EXECUTION_STALE_AFTER lost its worker.
-EXECUTION_HEARTBEAT_SECONDS = 2
-EXECUTION_STALE_AFTER = timedelta(seconds=20)
 
 
 def process_heartbeat(*, role: str, hostname: str, pid: int, started_at: datetime) -> None:

@@ -15,10 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from extensions_core.broker import broker_lost_messages
+from extensions_core.conf import EXECUTION_STALE_AFTER
+from extensions_core.executions import transitions
 from extensions_core.models import TaskExecution
 from extensions_core.runner import Outcome
 from extensions_core.services.executions import execution_dispatch, execution_end_pending, execution_finish
-from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +112,7 @@ def _redispatch(rows, now, *, every_batch: bool = False) -> int:
     while True:
         batch = list(rows.order_by("queued_at")[:BATCH])
         for execution in batch:
-            updated = TaskExecution.objects.filter(
-                pk=execution.pk, status=Status.PENDING, dispatch_count=execution.dispatch_count
-            ).update(dispatched_at=now, dispatch_count=execution.dispatch_count + 1)
-            if not updated:
+            if not transitions.mark_resent(execution_id=execution.pk, sends_so_far=execution.dispatch_count, now=now):
                 continue
             if not execution_dispatch(execution_id=str(execution.pk)):
                 return resent

@@ -24,6 +24,7 @@ from extensions_core.services.executions import (
 )
 from extensions_core.services.propagation import registry_sync
 
+Status = TaskExecution.Status
 Reason = TaskExecution.FailureReason
 # How long a worker keeps trying to claim a run, and to record how one ended, while the database is unreachable.
 CLAIM_RETRY_SECONDS = 60
@@ -64,7 +65,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
         _finish(
             execution,
             Outcome(
-                status="failed",
+                status=Status.FAILED,
                 failure_reason=Reason.EXTENSION_UNAVAILABLE,
                 error=f'extension "{execution.extension_name}" is not loaded in worker {worker}',
             ),
@@ -76,7 +77,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
             raise LookupError(f'task "{execution.task_name}" is no longer defined')
         function = loaded.instance.get_task_function(function_name)
     except (LookupError, ImportError) as error:
-        _finish(execution, Outcome(status="failed", failure_reason=Reason.EXTENSION_UNAVAILABLE, error=str(error)))
+        _finish(execution, Outcome(status=Status.FAILED, failure_reason=Reason.EXTENSION_UNAVAILABLE, error=str(error)))
         return execution
     limits = _limits(execution, loaded.manifest.resources)
     control = _Control(str(execution.id))

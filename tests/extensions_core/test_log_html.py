@@ -22,7 +22,9 @@ line = st.one_of(
 
 def expected(line) -> tuple[str, str]:
     at, level, message = (*line, "", "", "")[:3] if isinstance(line, list) else ("", "", line)
-    at, level, message = (str(value).translate({1: "\ufffd", 2: "\ufffd", 3: "\ufffd"}) for value in (at, level, message))
+    at, level, message = (
+        str(value).translate({1: "\ufffd", 2: "\ufffd", 3: "\ufffd"}) for value in (at, level, message)
+    )
     return level, f"{at}  {level:<8} {message}"
 
 
