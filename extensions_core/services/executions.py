@@ -21,9 +21,9 @@ from extensions_core.broker import BrokerUnavailableError, broker_publish
 from extensions_core.database import retrying
 from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStateError
 from extensions_core.executions import transitions
+from extensions_core.executions.outcome import Outcome
 from extensions_core.manifest.schema import json_path
 from extensions_core.models import Extension, TaskDefinition, TaskExecution
-from extensions_core.runner import Outcome
 from extensions_core.validation import json_storable_check, schema_findings
 
 logger = logging.getLogger(__name__)

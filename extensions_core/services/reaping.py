@@ -17,8 +17,8 @@ from django.utils import timezone
 from extensions_core.broker import broker_lost_messages
 from extensions_core.conf import EXECUTION_STALE_AFTER
 from extensions_core.executions import transitions
+from extensions_core.executions.outcome import Outcome
 from extensions_core.models import TaskExecution
-from extensions_core.runner import Outcome
 from extensions_core.services.executions import execution_dispatch, execution_end_pending, execution_finish
 
 logger = logging.getLogger(__name__)

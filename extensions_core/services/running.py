@@ -10,11 +10,12 @@ from typing import Any
 from django.utils import timezone
 
 from extensions_core.database import connection_refresh, retrying
+from extensions_core.executions.in_process import run_in_process
+from extensions_core.executions.outcome import Outcome, RunLimits
+from extensions_core.executions.sandbox import current_sandbox_pid, run_isolated
 from extensions_core.models import TaskExecution
 from extensions_core.process_tree import kill_descendants, reap_children
 from extensions_core.registry import registry
-from extensions_core.runner import Outcome, RunLimits, run_in_process
-from extensions_core.sandbox import current_sandbox_pid, run_isolated
 from extensions_core.sdk import TaskContext
 from extensions_core.services.executions import (
     execution_claim,

@@ -40,3 +40,15 @@ def test_the_check_finds_a_literal(tmp_path):
     sample.write_text('if run.status == "failed" or sql.endswith("status = \'running\'"):\n    pass\n')
 
     assert len(spelled_out(sample)) == 2
+
+
+def test_the_old_import_paths_still_work():
+    from extensions_core import runner, sandbox, sandbox_child
+    from extensions_core.executions import in_process, outcome
+    from extensions_core.executions import sandbox as isolated
+    from extensions_core.executions import sandbox_child as child
+
+    assert runner.Outcome is outcome.Outcome
+    assert runner.run_in_process is in_process.run_in_process
+    assert sandbox.run_isolated is isolated.run_isolated
+    assert sandbox_child.child_main is child.child_main

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from extensions_core.executions.outcome import Outcome
 from extensions_core.models import EventTrigger, TaskDefinition, TaskExecution
-from extensions_core.runner import Outcome
 from extensions_core.services import extension_load
 from extensions_core.services.executions import execution_claim, execution_finish, execution_start
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from extensions_core.executions.outcome import Outcome
 from extensions_core.models import TaskDefinition, TaskExecution
-from extensions_core.runner import Outcome
 from extensions_core.services.executions import execution_claim, execution_finish, execution_start
 from tests.extensions_core.api.conftest import make_user, token_client
 

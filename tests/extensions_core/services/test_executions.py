@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from extensions_core.exceptions import TaskInputError, TaskStateError
+from extensions_core.executions.outcome import Outcome
 from extensions_core.models import TaskDefinition, TaskExecution
-from extensions_core.runner import Outcome
 from extensions_core.services import extension_discover, extension_unload
 from extensions_core.services.executions import (
     execution_cancel,
