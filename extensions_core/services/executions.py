@@ -19,11 +19,12 @@ from django.utils import timezone
 
 from extensions_core.broker import BrokerUnavailableError, broker_publish
 from extensions_core.database import retrying
-from extensions_core.exceptions import ManifestProblem, TaskInputError, TaskStateError
+from extensions_core.exceptions import ExtensionError, ManifestProblem, TaskInputError, TaskStateError
 from extensions_core.executions import transitions
 from extensions_core.executions.outcome import Outcome
 from extensions_core.manifest.schema import json_path
-from extensions_core.models import Extension, TaskDefinition, TaskExecution
+from extensions_core.models import Event, EventTrigger, Extension, TaskDefinition, TaskExecution
+from extensions_core.services.event_records import event_record, task_events_have_listeners
 from extensions_core.validation import json_storable_check, schema_findings
 
 logger = logging.getLogger(__name__)
@@ -323,8 +324,6 @@ def execution_finish(
 
 
 def _needs_follow_up(execution: TaskExecution) -> bool:
-    from extensions_core.services.events import task_events_have_listeners
-
     if execution.parent_id or execution.status == Status.CANCELLED:
         return True
     if execution.status == Status.FAILED and execution.attempt < execution.max_attempts:
@@ -338,8 +337,6 @@ def execution_follow_up(execution: TaskExecution) -> None:
         _settle_parent(execution.parent_id)
     if execution.status == Status.CANCELLED:
         _cancel_waiting_dependencies(execution)
-    from extensions_core.services.events import event_emit_for_execution
-
     event_emit_for_execution(execution=execution)
 
 
@@ -401,3 +398,72 @@ def _cancel_waiting_dependencies(execution: TaskExecution) -> None:
             execution_cancel(execution=child, by=f"execution {execution.id} (cancelled)")
         except TaskStateError:
             continue
+
+
+# --- runs started by events -----------------------------------------------------------------------
+
+
+def executions_start_for_event(*, event: Event, triggers: list[EventTrigger]) -> None:
+    """Start the task of each of *triggers* for *event*; record each start (or why not) on the event."""
+    event.triggered_tasks = [_fire(trigger, event) for trigger in triggers]
+    if event.triggered_tasks:
+        event.save(update_fields=["triggered_tasks"])
+
+
+def _fire(trigger: EventTrigger, event: Event) -> dict[str, Any]:
+    definition = trigger.definition
+    entry: dict[str, Any] = {
+        "trigger_id": trigger.pk,
+        "extension_name": definition.extension.name,
+        "task_name": definition.name,
+    }
+    try:
+        with transaction.atomic():
+            execution = execution_start(
+                definition=definition,
+                trigger_type=TaskExecution.Trigger.EVENT,
+                triggered_by=f"event {event.event_type} ({event.id})",
+                user=event.user,
+                event=event,
+            )
+    except ExtensionError as error:
+        entry.update(execution_id=None, error=error.message)
+    else:
+        entry.update(execution_id=str(execution.id), status=execution.status)
+    return entry
+
+
+def event_emit_for_execution(*, execution: TaskExecution) -> Event | None:
+    """Emit task.completed / task.failed for a finished run, stored only when a trigger listens.
+
+    Every run ends this way, so storing an event nobody listens to would double
+    the writes of a busy system for no reader.
+    """
+    if execution.status == TaskExecution.Status.COMPLETED:
+        event_type = "task.completed"
+    elif execution.status == TaskExecution.Status.FAILED:
+        event_type = "task.failed"
+    else:
+        return None
+    if not task_events_have_listeners():
+        return None
+    data = {
+        "execution_id": str(execution.id),
+        "extension_name": execution.extension_name,
+        "task_name": execution.task_name,
+        "status": execution.status,
+        "failure_reason": execution.failure_reason,
+        "error": execution.error,
+        "attempt": execution.attempt,
+        "trigger_type": execution.trigger_type,
+        "duration_seconds": execution.duration_seconds,
+    }
+    event, triggers = event_record(
+        event_type=event_type,
+        event_data=data,
+        source=Event.Source.SYSTEM,
+        emitted_by="platform",
+        caused_by_id=execution.pk,
+    )
+    executions_start_for_event(event=event, triggers=triggers)
+    return event
