@@ -15,7 +15,8 @@ inserts one row into a table, through each system in turn, never two systems' wo
 - django-tasks: the `django-tasks` backport with `django-tasks-db`'s DatabaseBackend,
   `bench/peer_django_tasks.py`; 2 `db_worker` processes (each runs one task at a time), default 1 s poll.
 - karen: this platform through `execution_start()` (a TaskExecution row per run, then a publish), in
-  process and isolated (a forked sandbox, reused from run to run), reusing `bench/tasks.py`; 1 worker x 2 prefork processes.
+  process and isolated (a forked sandbox, reused from run to run), reusing `bench/tasks.py`;
+  1 worker x 2 prefork processes.
 
 Each system runs in a child process of its own (one Django settings per process) on a fresh PostgreSQL
 database `karen_bench_peers_<system>_<pid>`, dropped at the end, also on error, and Redis db 14, flushed
