@@ -102,6 +102,12 @@ def main() -> None:
     try:
         _common.setup_django(env=environment(database_url, REDIS))
         prepare(database_url)
+        from extensions_core.broker import broker_lost_messages
+
+        # Redis db 13 was just flushed, so the broker epoch key is missing: the first worker to look would take
+        # the broker for one restarted without persistence and send every pending run again. Set it first, as a
+        # running deployment's broker has it.
+        broker_lost_messages()
         print(f"Background tasks vs raw Celery ({_common.machine()}); PostgreSQL + Redis")
         if "throughput" in parts:
             figures["throughput"] = throughput(300 if args.quick else 2000)
