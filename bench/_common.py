@@ -112,3 +112,58 @@ def result(figures: dict[str, Any]) -> None:
 
 def machine() -> str:
     return f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+
+
+# --- CPU of the whole machine over a measured window --------------------------------------------------
+
+
+class MachineCpu:
+    """Busy CPU seconds of the whole machine (every process: workers, PostgreSQL, Redis), sampled from /proc/stat.
+
+    Throughput on 2 shared cores moves by 20-30 % from run to run; the CPU a run costs the machine moves less.
+    A thread samples every 50 ms; `per_run(start, end, n)` interpolates the busy time between two wall-clock
+    moments (time.time()) known only afterwards (a drain's first start and last finish) and divides it by n.
+    """
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.thread = None
+
+    def start(self) -> None:
+        import threading
+
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._sample, name="machine-cpu", daemon=True)
+            self.thread.start()
+
+    def _busy(self) -> float:
+        with open("/proc/stat") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return (sum(fields[:8]) - idle) / self.ticks
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append((time.time(), self._busy()))
+            time.sleep(0.05)
+
+    def at(self, moment: float) -> float | None:
+        before = [sample for sample in self.samples if sample[0] <= moment]
+        after = [sample for sample in self.samples if sample[0] >= moment]
+        if not before or not after:
+            return None
+        (t0, b0), (t1, b1) = before[-1], after[0]
+        return b0 if t1 == t0 else b0 + (b1 - b0) * (moment - t0) / (t1 - t0)
+
+    def per_run(self, start: float, end: float, n: int) -> float | None:
+        """Machine CPU milliseconds per run between *start* and *end* (None when the window was not sampled)."""
+        first, last = self.at(start), self.at(end)
+        if first is None or last is None or n <= 0:
+            return None
+        return (last - first) / n * 1000
+
+
+machine_cpu = MachineCpu()
+# The last drain's machine CPU per run (ms), by the name of what was drained: read by the scripts' reports.
+cpu_per_run: dict[str, float | None] = {}

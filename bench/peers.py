@@ -222,7 +222,7 @@ def with_ratios(figures: dict[str, dict]) -> dict[str, dict]:
     return figures
 
 
-MEDIAN_KEYS = ("per_second", "drain_per_second", "p50_ms", "p99_ms", "ratio", "drain_ratio")
+MEDIAN_KEYS = ("per_second", "drain_per_second", "p50_ms", "p99_ms", "ratio", "drain_ratio", "drain_cpu_ms_per_run")
 
 
 def medians(rounds: list[dict[str, dict]]) -> dict[str, dict]:
@@ -256,6 +256,7 @@ def report(figures: dict[str, dict], runs: int, systems: list[str], failed: list
                 f"{ratio:.2f}x" if ratio is not None else "-",
                 f"{figure['drain_per_second']:,.0f}/s" if figure["drain_per_second"] else "-",
                 f"{drain_ratio:.2f}x" if drain_ratio is not None else "-",
+                f"{cpu:.2f} ms" if (cpu := figure.get("drain_cpu_ms_per_run")) is not None else "-",
                 f"{figure['p50_ms']:,.1f} ms" if figure["p50_ms"] is not None else "-",
                 f"{figure['p99_ms']:,.1f} ms" if figure["p99_ms"] is not None else "-",
                 f"{figure['not_completed']} of {figure['sent']}",
@@ -268,11 +269,22 @@ def report(figures: dict[str, dict], runs: int, systems: list[str], failed: list
     )
     _common.table(
         rows,
-        ["system", "end to end", "vs raw", "worker drain", "vs raw", "latency p50", "latency p99", "not completed"],
+        [
+            "system",
+            "end to end",
+            "vs raw",
+            "worker drain",
+            "vs raw",
+            "CPU/run (drain)",
+            "latency p50",
+            "latency p99",
+            "not completed",
+        ],
     )
     print(
         "  end to end: clients sending while the workers run (first send to last finish); worker drain: the runs "
-        "queued first, then the workers started (first start to last finish); latency: send to finish"
+        "queued first, then the workers started (first start to last finish); latency: send to finish; CPU/run: "
+        "busy CPU of the whole machine (workers, PostgreSQL, Redis) during the drain, per run"
     )
     for system in systems:
         print(f"  {SYSTEMS[system]}: {CONFIGURATION[system]}")
@@ -299,11 +311,13 @@ def child(system: str, runs: int, database_url: str) -> None:
     print(RESULT_PREFIX + json.dumps(figures), flush=True)
 
 
-def figure(run: dict | None, drained: float | None, sent: int, completed: int) -> dict:
+def figure(run: dict | None, drained: float | None, sent: int, completed: int, drain_cpu: float | None) -> dict:
     latencies = run["latencies"] if run else []
     return {
         "per_second": round(run["per_second"], 1) if run else None,
         "drain_per_second": round(drained, 1) if drained else None,
+        # Busy CPU of the whole machine (workers, PostgreSQL, Redis, this script's polling) per drained run.
+        "drain_cpu_ms_per_run": round(drain_cpu, 3) if drain_cpu is not None else None,
         "p50_ms": round(_common.percentile(latencies, 0.5) * 1000, 2) if latencies else None,
         "p99_ms": round(_common.percentile(latencies, 0.99) * 1000, 2) if latencies else None,
         "sent": sent,
@@ -335,7 +349,7 @@ def raw(n: int) -> dict:
         cursor.execute("SELECT count(DISTINCT n), count(*) FROM bench_raw")
         distinct, rows = cursor.fetchone()
     print(f"  check: {sent} sent, {distinct} rows written ({rows - distinct} twice); not completed: {sent - distinct}")
-    return {SYSTEMS["raw"]: figure(run, drained, sent, distinct)}
+    return {SYSTEMS["raw"]: figure(run, drained, sent, distinct, _common.cpu_per_run.get("raw"))}
 
 
 def karen(n: int) -> dict:
@@ -383,7 +397,7 @@ def karen(n: int) -> dict:
         statuses = dict(TaskExecution.objects.filter(task_name=task).values_list("status").annotate(count=Count("id")))
         completed = statuses.get("completed", 0)
         print(f"  check {task}: {sent} sent, statuses {statuses}; not completed: {sent - completed}")
-        figures[label] = figure(results[task], drained[task], sent, completed)
+        figures[label] = figure(results[task], drained[task], sent, completed, _common.cpu_per_run.get(task))
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_karen")
         print(f"  check: {cursor.fetchone()[0]} rows written for {4 * n + WARM_UP} runs")
@@ -520,7 +534,7 @@ def peer(system, n: int) -> dict:
         f"  check: {sent} sent, statuses {statuses}, {distinct} rows written ({rows - distinct} twice); "
         f"not completed: {sent - completed}"
     )
-    return {label: figure(run, drained, sent, min(completed, distinct))}
+    return {label: figure(run, drained, sent, min(completed, distinct), _common.cpu_per_run.get("peer"))}
 
 
 def finished(system, ids: list) -> dict:
@@ -572,6 +586,7 @@ def peer_drain(system, n: int, offset: int) -> float | None:
     from django.db import connection
 
     ids = [key for key, _ in send_all(system, n, offset)]
+    _common.machine_cpu.start()
     workers = system.start()
     try:
         wait(lambda: all_done(system, ids, offset), 600, every=0.2)
@@ -585,7 +600,12 @@ def peer_drain(system, n: int, offset: int) -> float | None:
     if not ends or first is None:
         return None
     seconds = max(ends.values()) - first
-    print(f"  drained {len(ends)} of {n} in {seconds:.1f} s; not completed: {n - len(ends)}")
+    cpu = _common.cpu_per_run["peer"] = _common.machine_cpu.per_run(first, max(ends.values()), len(ends))
+    print(
+        f"  drained {len(ends)} of {n} in {seconds:.1f} s"
+        + (f" ({cpu:.2f} ms of machine CPU per run)" if cpu is not None else "")
+        + f"; not completed: {n - len(ends)}"
+    )
     return len(ends) / seconds
 
 

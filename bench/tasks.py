@@ -283,6 +283,7 @@ def raw_drain(n: int, offset: int) -> float:
     from raw_celery import write_row
 
     produce(lambda index: write_row.delay(offset + index, time.time()), n)
+    _common.machine_cpu.start()
     worker = start_worker("raw_celery")
     try:
         with connection.cursor() as cursor:
@@ -292,6 +293,7 @@ def raw_drain(n: int, offset: int) -> float:
             _, first, last = cursor.fetchone()
     finally:
         stop(worker)
+    _common.cpu_per_run["raw"] = _common.machine_cpu.per_run(first, last, n)
     return n / (last - first)
 
 
@@ -308,6 +310,7 @@ def karen_drain(n: int, task: str) -> float:
     )
     rows = TaskExecution.objects.filter(pk__in=ids)
     waiting = TaskExecution.objects.filter(task_name=task, status__in=["pending", "running"])
+    _common.machine_cpu.start()
     worker = start_worker("karen")
     try:
         wait_for(lambda: not waiting.exists(), 600, every=0.2)
@@ -315,9 +318,13 @@ def karen_drain(n: int, task: str) -> float:
         stop(worker)
     span = rows.aggregate(first=Min("started_at"), last=Max("finished_at"))
     resent = rows.filter(dispatch_count__gt=1).count()
+    cpu = _common.cpu_per_run[task] = _common.machine_cpu.per_run(
+        span["first"].timestamp(), span["last"].timestamp(), n
+    )
     print(
-        f"  {task}: drained {n} in {(span['last'] - span['first']).total_seconds():.1f} s; "
-        f"resent by the reaper: {resent}"
+        f"  {task}: drained {n} in {(span['last'] - span['first']).total_seconds():.1f} s"
+        + (f" ({cpu:.2f} ms of machine CPU per run)" if cpu is not None else "")
+        + f"; resent by the reaper: {resent}"
     )
     return n / (span["last"] - span["first"]).total_seconds()
 
