@@ -84,16 +84,7 @@ class Figures:
             if visible is not None and key[0] not in visible:
                 continue
             counts[key[1]] += runs
-            row = self.rows.get(key)
-            if row is None:
-                self.rows[key] = [name, runs, cpu, peak, last]
-                continue
-            row[1] += runs
-            row[2] += cpu
-            if peak is not None and (row[3] is None or peak > row[3]):
-                row[3] = peak
-            if last > row[4]:
-                row[4] = last
+            _fold(self.rows, key, name, runs, cpu, peak, last)
         if self.durations is not None and bucket.durations is not None:
             for definition_id, values in bucket.durations.items():
                 if visible is None or definition_id in visible:
@@ -107,14 +98,7 @@ class Figures:
             result.hours.setdefault(hour, Counter()).update(counts)
         result.rows = {key: list(row) for key, row in self.rows.items()}
         for key, row in other.rows.items():
-            mine = result.rows.get(key)
-            if mine is None:
-                result.rows[key] = list(row)
-                continue
-            mine[1] += row[1]
-            mine[2] += row[2]
-            mine[3] = max(filter(None, (mine[3], row[3])), default=None)
-            mine[4] = max(mine[4], row[4])
+            _fold(result.rows, key, *row)
         if self.durations is not None and other.durations is not None:
             result.durations = [values for values in (*self.durations, *other.durations) if values]
         return result
@@ -150,6 +134,20 @@ class Figures:
         return percentiles_of(_Merged(runs))
 
 
+def _fold(rows: dict[tuple[int | None, str], list], key, name: str, runs: int, cpu: float, peak, last) -> None:
+    """Add one group's figures to *rows* under *key*: runs and CPU summed, the peak and the last run the largest."""
+    row = rows.get(key)
+    if row is None:
+        rows[key] = [name, runs, cpu, peak, last]
+        return
+    row[1] += runs
+    row[2] += cpu
+    if peak is not None and (row[3] is None or peak > row[3]):
+        row[3] = peak
+    if last > row[4]:
+        row[4] = last
+
+
 class _SliceOf(Func):
     """The start of the ten-minute slice holding a moment, in seconds since the epoch (UTC)."""
 
@@ -182,14 +180,8 @@ def _read(start: int, end: int | None, *, durations: bool) -> dict[int, _Bucket]
     )
     for at, definition_id, status, name, n, cpu, peak, last in grouped:
         bucket = buckets.setdefault(at, _Bucket({}, {} if durations else None, read_at))
-        row = bucket.rows.get((definition_id, status))
-        if row is None:  # one extension per definition, but runs without one (NULL) may name several
-            bucket.rows[(definition_id, status)] = [name, n, cpu or 0.0, peak, last]
-        else:
-            row[1] += n
-            row[2] += cpu or 0.0
-            row[3] = max(filter(None, (row[3], peak)), default=None)
-            row[4] = max(row[4], last)
+        # One extension per definition, but runs without one (NULL) may name several: folded together.
+        _fold(bucket.rows, (definition_id, status), name, n, cpu or 0.0, peak, last)
     for bucket in buckets.values():
         bucket.final = not any(status in TaskExecution.ACTIVE_STATUSES for _, status in bucket.rows)
     if durations:
