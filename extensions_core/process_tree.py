@@ -138,6 +138,37 @@ def tree_usage(pid: int) -> tuple[float, int] | None:
     return (cpu, rss) if seen else None
 
 
+def _private_bytes(pid: int) -> int:
+    """Bytes of *pid*'s resident pages that no other process maps (0 if gone)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
+def tree_memory(pid: int) -> int:
+    """Return the resident bytes of *pid* plus the private bytes of its descendants.
+
+    Summed resident set sizes count a page once per process that maps it: a
+    child between fork and exec maps all of its parent's memory, so the sum
+    doubles for a moment though nothing new is held. Here a descendant adds only
+    the pages it holds alone. Dearer than `tree_usage` (the kernel walks each
+    descendant's page tables): a check against a memory limit reads it only
+    after `tree_usage` says the limit may be crossed.
+    """
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            resident = int(handle.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+    return resident + sum(_private_bytes(member) for member in descendants(pid))
+
+
 class _CapabilityHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 

@@ -54,7 +54,7 @@ from extensions_core.executions.outcome import (
 )
 from extensions_core.executions.sandbox_child import CANCELLED_FLAG, Execute, child_main
 from extensions_core.executions.states import FailureReason, Status
-from extensions_core.process_tree import kill_descendants, reap_children, signal_tree, tree_usage
+from extensions_core.process_tree import kill_descendants, reap_children, signal_tree, tree_memory, tree_usage
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,9 @@ class _Watch:
             return
         cpu, rss = usage
         self.peak_rss = max(self.peak_rss, rss)
-        if limit and rss - self.baseline_rss > limit and not self.killed_for:
+        # Summed resident sizes count a forked child's shared pages twice: confirm with what the tree holds.
+        over = limit and rss - self.baseline_rss > limit and not self.killed_for
+        if over and tree_memory(self.pid) - self.baseline_rss > limit:
             self._kill(
                 FailureReason.MEMORY_LIMIT,
                 f"the task used more than its memory limit of {limit // 2**20} MB and was killed",
