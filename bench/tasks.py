@@ -1,6 +1,6 @@
 """Background tasks on the platform against raw Celery, side by side on the same Redis and PostgreSQL.
 
-    cd /work/main && .venv/bin/python bench/tasks.py [--quick] [--only throughput,beat,events,list,sigkill]
+    cd /work/main && .venv/bin/python bench/tasks.py [--quick] [--only throughput,backlog,beat,events,list,sigkill]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379;
 creates a fresh database and uses Redis db 13 (flushed). One Celery worker at a
@@ -86,7 +86,7 @@ class BenchTasks(BaseExtension):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="throughput,beat,events,list,sigkill")
+    parser.add_argument("--only", default="throughput,backlog,beat,events,list,sigkill")
     args = parser.parse_args()
     parts = set(args.only.split(","))
 
@@ -111,6 +111,8 @@ def main() -> None:
         print(f"Background tasks vs raw Celery ({_common.machine()}); PostgreSQL + Redis")
         if "throughput" in parts:
             figures["throughput"] = throughput(300 if args.quick else 2000)
+        if "backlog" in parts:
+            figures["backlog"] = backlog(2000 if args.quick else 10_000)
         if "events" in parts:
             figures["events"] = events(50 if args.quick else 200)
         if "beat" in parts:
@@ -297,6 +299,11 @@ def raw_drain(n: int, offset: int) -> float:
     return n / (last - first)
 
 
+# Per task, of its last drain: runs the reaper sent again (a message still queued must not be resent) and the
+# longest time a run waited from its send to its start.
+drains: dict[str, dict] = {}
+
+
 def karen_drain(n: int, task: str) -> float:
     """Runs/s of a worker draining n queued platform runs: first start to last finish (boot excluded)."""
     from django.db.models import Max, Min
@@ -318,6 +325,8 @@ def karen_drain(n: int, task: str) -> float:
         stop(worker)
     span = rows.aggregate(first=Min("started_at"), last=Max("finished_at"))
     resent = rows.filter(dispatch_count__gt=1).count()
+    longest = max(started - sent for started, sent in rows.values_list("started_at", "queued_at"))
+    drains[task] = {"resent": resent, "longest_wait": longest.total_seconds()}
     cpu = _common.cpu_per_run[task] = _common.machine_cpu.per_run(
         span["first"].timestamp(), span["last"].timestamp(), n
     )
@@ -389,6 +398,25 @@ def throughput(n: int) -> dict:
         "queued first, then one worker started (first start to last finish)"
     )
     return summary
+
+
+def backlog(n: int) -> dict:
+    """A backlog longer than the reaper's 30 s resend delay: n isolated runs queued, then one worker drains them."""
+    from extensions_core.services.reaping import REDISPATCH_AFTER
+
+    print(f"\nA backlog of {n:,} runs (isolated) queued first, then 1 worker x 2 processes")
+    per_second = karen_drain(n, "write_row")
+    report = drains["write_row"]
+    print(
+        f"  the last run waited {report['longest_wait']:.0f} s from its send to its start (the reaper resends after "
+        f"{REDISPATCH_AFTER.total_seconds():.0f} s); resent by the reaper: {report['resent']} (target 0)"
+    )
+    return {
+        "runs": n,
+        "drain_per_second": round(per_second, 1),
+        "longest_wait_seconds": round(report["longest_wait"], 1),
+        "resent": report["resent"],
+    }
 
 
 # --- events --------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ again. A duplicate message is harmless: only one delivery can claim a run.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -100,3 +102,43 @@ def broker_lost_messages() -> bool:
     except Exception as error:  # noqa: BLE001 - the broker is down: the next pass asks again
         logger.debug("Could not check the broker's epoch: %s", error)
         return False
+
+
+def broker_oldest_waiting() -> str | None:
+    """Return the task id of the oldest message still waiting in the run queue; None if empty or unknown.
+
+    Queues are first in, first out: every message sent after this one waits
+    behind it, so none of them is lost. The reaper uses it not to resend what
+    a backlog still holds. Raise nothing: a broker that cannot say answers None.
+    """
+    from karen.celery import app
+
+    queue = app.conf.task_default_queue
+    try:
+        if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+            # kombu's Redis transport pushes on the left and pops on the right: the oldest is the last item.
+            raw = _redis_client().lindex(queue, -1)
+        else:
+            raw = _oldest_file(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", ""), queue)
+        if raw is None:
+            return None
+        task_id = json.loads(raw)["headers"]["id"]
+    except Exception as error:  # noqa: BLE001 - down, unreadable or a foreign message: it cannot say
+        logger.debug("Could not read the oldest waiting message: %s", error)
+        return None
+    return str(task_id) if task_id else None
+
+
+def _oldest_file(folder: str, queue: str) -> bytes | None:
+    """The filesystem transport's oldest message of *queue* (it consumes files in name order)."""
+    suffix = f".{queue}.msg"
+    for _ in range(3):  # a worker may take the file between the listing and the read
+        names = sorted(name for name in os.listdir(folder) if name.endswith(suffix))
+        if not names:
+            return None
+        try:
+            with open(os.path.join(folder, names[0]), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            continue
+    return None

@@ -160,3 +160,11 @@ def clean_registry():
     registry.reset()
     for module in [key for key in sys.modules if key == NAMESPACE or key.startswith(NAMESPACE + ".")]:
         del sys.modules[module]
+
+
+def broker_queue_purge() -> None:
+    """Empty the run queue of the test's broker: what a message lost on its way to a worker leaves behind."""
+    from karen.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(app.conf.task_default_queue)

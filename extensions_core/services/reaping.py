@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from extensions_core.broker import broker_lost_messages
+from extensions_core.broker import broker_lost_messages, broker_oldest_waiting
 from extensions_core.conf import EXECUTION_STALE_AFTER
 from extensions_core.executions import transitions
 from extensions_core.executions.outcome import Outcome
@@ -33,6 +34,10 @@ GIVE_UP_AFTER = timedelta(hours=1)
 # A row whose first send failed (broker down) is retried this soon.
 UNSENT_RETRY_AFTER = timedelta(seconds=5)
 BATCH = 200
+# A run sent this long before the oldest message still queued counts as queued too: its row's send time is
+# stamped before its commit and the publish after it, so with several clients the queue's order and the rows'
+# differ by that much; and a worker holds a few messages it took from the queue but has not claimed yet.
+STILL_QUEUED_MARGIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +103,36 @@ def _reap_pending(now) -> tuple[int, int]:
         overdue |= Q(dispatch_count=count, dispatched_at__lt=now - REDISPATCH_AFTER * 2 ** min(count - 1, 5))
     overdue |= Q(dispatch_count__gt=MAX_DISPATCHES, dispatched_at__lt=now - REDISPATCH_AFTER * 32)
     candidates = pending.filter(due).filter(unsent | overdue)
+    # A message still in the broker's queue is not lost, only waiting behind a backlog: it is not sent again.
+    # After the hour it counts as sent enough times, so the give-up rule holds for it as for a lost one.
+    still_queued = _still_queued()
+    sent_enough = (
+        Q(dispatch_count__gte=MAX_DISPATCHES) | still_queued if still_queued else Q(dispatch_count__gte=MAX_DISPATCHES)
+    )
+    hopeless = sent_enough & Q(queued_at__lt=now - GIVE_UP_AFTER)
     given_up = 0
-    for execution in candidates.filter(dispatch_count__gte=MAX_DISPATCHES, queued_at__lt=now - GIVE_UP_AFTER)[:BATCH]:
+    for execution in candidates.filter(hopeless)[:BATCH]:
         if _give_up(execution, now):
             given_up += 1
-    resendable = candidates.exclude(dispatch_count__gte=MAX_DISPATCHES, queued_at__lt=now - GIVE_UP_AFTER)
+    resendable = candidates.exclude(hopeless)
+    if still_queued:
+        resendable = resendable.exclude(still_queued)
     return _redispatch(resendable, now), given_up
+
+
+def _still_queued() -> Q | None:
+    """The pending runs whose message still waits in the broker's queue (sent with or after its oldest message).
+
+    None when the queue is empty or the broker cannot say: then every overdue run is resent, as before.
+    """
+    oldest = broker_oldest_waiting()
+    if oldest is None:
+        return None
+    try:
+        sent_at = TaskExecution.objects.filter(pk=oldest).values_list("dispatched_at", flat=True).first()
+    except (ValidationError, ValueError):  # not one of ours
+        return None
+    return Q(dispatched_at__gte=sent_at - STILL_QUEUED_MARGIN) if sent_at else None
 
 
 def _redispatch(rows, now, *, every_batch: bool = False) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from extensions_core.exceptions import TaskInputError, TaskStateError
@@ -20,7 +21,7 @@ from extensions_core.services.executions import (
 )
 from extensions_core.services.heartbeats import EXECUTION_STALE_AFTER
 from extensions_core.services.reaping import MAX_DISPATCHES, executions_reap
-from tests.conftest import install_fixture
+from tests.conftest import broker_queue_purge, install_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -167,6 +168,7 @@ def test_the_reaper_fails_runs_whose_worker_stopped_beating(lab):
 
 def test_the_reaper_resends_lost_messages_then_gives_up(lab):
     execution = start("succeed")
+    broker_queue_purge()  # its message is lost
     long_ago = timezone.now() - timedelta(hours=2)
     TaskExecution.objects.filter(pk=execution.pk).update(dispatched_at=long_ago, queued_at=long_ago)
 
@@ -179,6 +181,43 @@ def test_the_reaper_resends_lost_messages_then_gives_up(lab):
 
     assert given_up.message_lost == 1
     assert (execution.status, execution.failure_reason) == (Status.FAILED, "message_lost")
+
+
+def sent(task: str) -> TaskExecution:
+    """Start a run and publish its message now (a test's transaction never commits)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return start(task)
+
+
+def test_the_reaper_does_not_resend_what_still_waits_in_the_broker_queue(lab):
+    lost = sent("succeed")
+    broker_queue_purge()
+    waiting = [sent("succeed") for _ in range(3)]
+    now = timezone.now()
+    TaskExecution.objects.filter(pk=lost.pk).update(dispatched_at=now - timedelta(minutes=3))
+    for index, execution in enumerate(waiting):  # a backlog: sent minutes ago, still queued behind each other
+        TaskExecution.objects.filter(pk=execution.pk).update(dispatched_at=now - timedelta(minutes=2, seconds=-index))
+
+    report = executions_reap()
+
+    assert report.redispatched == 1
+    counts = dict(TaskExecution.objects.values_list("pk", "dispatch_count"))
+    assert counts[lost.pk] == 2
+    assert [counts[execution.pk] for execution in waiting] == [1, 1, 1]
+
+
+def test_a_run_waiting_in_the_broker_queue_for_the_hour_is_given_up_as_before(lab):
+    broker_queue_purge()
+    execution = sent("succeed")
+    long_ago = timezone.now() - timedelta(hours=2)
+    TaskExecution.objects.filter(pk=execution.pk).update(dispatched_at=long_ago, queued_at=long_ago)
+
+    report = executions_reap()
+    execution.refresh_from_db()
+
+    assert (report.redispatched, report.message_lost) == (0, 1)
+    assert (execution.status, execution.failure_reason) == (Status.FAILED, "message_lost")
+    assert "no worker picked it up" in execution.error
 
 
 def test_a_row_whose_first_send_failed_is_sent_again(lab):
