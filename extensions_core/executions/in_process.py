@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -54,17 +53,15 @@ def run_in_process(
     *on_hard_stop* with the final Outcome and kills this process.
     """
     cancelled = threading.Event()
-    finished = threading.Event()
     buffer = LogBuffer()
     handler = _BufferLogHandler(buffer, threading.get_ident())
     root = logging.getLogger()
+    if root.level > logging.INFO:
+        _let_info_through(root)
     root.addHandler(handler)
-    previous_level = root.level
-    # setLevel clears every logger's cache: only when the level has to change.
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
     use_alarm = bool(limits.timeout_seconds) and threading.current_thread() is threading.main_thread()
     previous_alarm = None
+    watched = None
     cpu_before = time.thread_time()
     try:
         if use_alarm:
@@ -74,7 +71,8 @@ def run_in_process(
 
             previous_alarm = signal.signal(signal.SIGALRM, _timeout)
             signal.setitimer(signal.ITIMER_REAL, limits.timeout_seconds)
-        _watch((limits, control, cancelled, finished, buffer, on_hard_stop))
+        watched = _Watched(limits, control, cancelled, buffer, on_hard_stop)
+        _watch(watched)
         try:
             value = function(make_context(cancelled.is_set), **parameters)
             if use_alarm:
@@ -102,16 +100,53 @@ def run_in_process(
                     status=Status.FAILED, failure_reason=reason, error=message, traceback=traceback.format_exc()
                 )
     finally:
-        finished.set()
+        if watched is not None:
+            _unwatch(watched)
         if use_alarm and previous_alarm is not None:
             signal.signal(signal.SIGALRM, previous_alarm)
         root.removeHandler(handler)
-        if root.level != previous_level:
-            root.setLevel(previous_level)
     outcome.cpu_seconds = round(time.thread_time() - cpu_before, 6)
     outcome.peak_memory_bytes = rss_bytes(os.getpid())
     outcome.log = buffer.snapshot()
     return outcome
+
+
+def _let_info_through(root: logging.Logger) -> None:
+    """Lower the root logger to INFO for good, so a run's INFO lines reach its buffer; the handlers it had keep
+    showing only what they showed before (`_AsBefore`).
+
+    Lowering it for each run and raising it after cost two walks over every logger's cache (setLevel), about
+    0.3 ms a run in a worker started with --loglevel WARNING or ERROR.
+    """
+    threshold = root.level
+    for handler in list(root.handlers):
+        if isinstance(handler, _BufferLogHandler):  # another run's, going on in another thread
+            continue
+        kept = [existing for existing in handler.filters if isinstance(existing, _AsBefore)]
+        if kept:
+            kept[0].threshold = threshold
+        else:
+            handler.addFilter(_AsBefore(threshold))
+    root.setLevel(logging.INFO)
+
+
+class _AsBefore(logging.Filter):
+    """Passes what the root logger let through at *threshold*: records at or above it, and records of loggers
+    with a level of their own (which never looked at the root's) at or above that level."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.threshold:
+            return True
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger.parent is not None:  # up to, not including, the root
+            if logger.level:
+                return record.levelno >= logger.level
+            logger = logger.parent
+        return False
 
 
 class _BufferLogHandler(logging.Handler):
@@ -128,62 +163,109 @@ class _BufferLogHandler(logging.Handler):
             self.buffer.add(record.levelname, self.format(record))
 
 
-_watch_queue: queue.SimpleQueue = queue.SimpleQueue()
+# --- the watcher: one thread per process, waking every tick, never handed a run -------------------
+
+# How often the watcher looks at the runs going on. It is not woken per run: a run shorter than the first
+# cancel poll (CANCEL_POLL_SECONDS) costs it nothing but two set operations.
+WATCH_TICK_SECONDS = 0.1
+
+
+class _Watched:
+    """One in-process run as the watcher sees it: its limits, its deadlines, how to stop it."""
+
+    __slots__ = (
+        "limits",
+        "control",
+        "cancel_flag",
+        "buffer",
+        "on_hard_stop",
+        "hard_deadline",
+        "next_cancel_poll",
+        "cancel_deadline",
+        "next_heartbeat",
+    )
+
+    def __init__(self, limits, control, cancelled, buffer, on_hard_stop) -> None:
+        started = time.monotonic()
+        self.limits, self.control, self.cancel_flag = limits, control, cancelled
+        self.buffer, self.on_hard_stop = buffer, on_hard_stop
+        timeout = limits.timeout_seconds
+        self.hard_deadline = started + timeout + HARD_TIMEOUT_GRACE_SECONDS if timeout else None
+        self.next_cancel_poll = started + CANCEL_POLL_SECONDS
+        self.cancel_deadline: float | None = None
+        self.next_heartbeat = started + EXECUTION_HEARTBEAT_SECONDS
+
+
+# The runs going on in this process. A run leaves it under the lock, and the watcher stops a run only under
+# the lock while it is still here: a run that ends as it is stopped is recorded once, by one of the two.
+_running: set[_Watched] = set()
+_running_lock = threading.Lock()
 _watcher_pid = 0
 
 
-def _watch(run: tuple) -> None:
-    """Hand a run to this process's watcher thread (started once: no thread per run)."""
+def _watch(watched: _Watched) -> None:
+    """Put a run under this process's watcher (started once per process)."""
     global _watcher_pid
     if _watcher_pid != os.getpid():
         _watcher_pid = os.getpid()
         threading.Thread(target=_watcher_loop, name="karen-execution-watcher", daemon=True).start()
-    _watch_queue.put(run)
+    _running.add(watched)
+
+
+def _unwatch(watched: _Watched) -> None:
+    with _running_lock:
+        _running.discard(watched)
 
 
 def _watcher_loop() -> None:
-    while True:
-        _watch_in_process(*_watch_queue.get())
-
-
-def _watch_in_process(limits, control, cancelled, finished, buffer, on_hard_stop) -> None:
     from django.db import connection
 
-    started = time.monotonic()
-    hard_deadline = started + limits.timeout_seconds + HARD_TIMEOUT_GRACE_SECONDS if limits.timeout_seconds else None
-    cancel_deadline = None
-    next_heartbeat = started + EXECUTION_HEARTBEAT_SECONDS
-    try:
-        while not finished.wait(CANCEL_POLL_SECONDS):
-            now = time.monotonic()
-            stop = None
-            if cancel_deadline is None and _ask(control.is_cancel_requested):
-                cancelled.set()
-                cancel_deadline = now + CANCEL_GRACE_SECONDS
-            if cancel_deadline is not None and now >= cancel_deadline:
-                stop = Outcome(
-                    status=Status.CANCELLED,
-                    error="cancelled; the task did not stop in time and its worker process was killed",
-                )
-            elif hard_deadline and now >= hard_deadline:
-                stop = Outcome(
-                    status=Status.FAILED,
-                    failure_reason=FailureReason.TIMEOUT,
-                    error=f"the task ran past its timeout of "
-                    f"{limits.timeout_seconds:g} s and its worker process was killed",
-                )
-            if stop is not None and not finished.is_set():
-                stop.log = buffer.snapshot()
-                _ask(lambda stop=stop: on_hard_stop(stop))
-                # Whatever this process started (its sandbox's tree included) dies first, or init adopts it.
-                kill_descendants(os.getpid())
-                os.kill(os.getpid(), signal.SIGKILL)
-            if now >= next_heartbeat:
-                next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS
-                _ask(lambda: control.heartbeat(buffer.snapshot()))
-    finally:
-        if connection.connection is not None:
-            connection.close()
+    while True:
+        time.sleep(WATCH_TICK_SECONDS)
+        if not _running:
+            # The connection it opened for a long run's heartbeats and cancel polls goes with the run.
+            if connection.connection is not None:
+                connection.close()
+            continue
+        now = time.monotonic()
+        for watched in list(_running):
+            try:
+                _look_at(watched, now)
+            except Exception:  # noqa: BLE001 - the watcher must keep watching the next runs
+                logger.exception("Watching an in-process run failed; it goes on unwatched until its next look")
+
+
+def _look_at(watched: _Watched, now: float) -> None:
+    if watched.cancel_deadline is None and now >= watched.next_cancel_poll:
+        watched.next_cancel_poll = now + CANCEL_POLL_SECONDS
+        if _ask(watched.control.is_cancel_requested):
+            watched.cancel_flag.set()
+            watched.cancel_deadline = now + CANCEL_GRACE_SECONDS
+    stop = None
+    if watched.cancel_deadline is not None and now >= watched.cancel_deadline:
+        stop = Outcome(
+            status=Status.CANCELLED,
+            error="cancelled; the task did not stop in time and its worker process was killed",
+        )
+    elif watched.hard_deadline and now >= watched.hard_deadline:
+        stop = Outcome(
+            status=Status.FAILED,
+            failure_reason=FailureReason.TIMEOUT,
+            error=f"the task ran past its timeout of "
+            f"{watched.limits.timeout_seconds:g} s and its worker process was killed",
+        )
+    if stop is not None:
+        with _running_lock:
+            if watched not in _running:
+                return  # it ended on its own meanwhile, and recorded that
+            stop.log = watched.buffer.snapshot()
+            _ask(lambda: watched.on_hard_stop(stop))
+            # Whatever this process started (its sandbox's tree included) dies first, or init adopts it.
+            kill_descendants(os.getpid())
+            os.kill(os.getpid(), signal.SIGKILL)
+    if now >= watched.next_heartbeat:
+        watched.next_heartbeat = now + EXECUTION_HEARTBEAT_SECONDS
+        _ask(lambda: watched.control.heartbeat(watched.buffer.snapshot()))
 
 
 def _ask(call: Callable[[], Any]) -> Any:

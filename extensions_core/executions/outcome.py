@@ -98,9 +98,20 @@ def failure_from_exception(error: BaseException) -> tuple[str, str]:
     return FailureReason.EXCEPTION, f"{type(error).__name__}: {error}"
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# This process's /proc statm, kept open (a procfs file is read afresh at each pread): (pid, fd).
+_own_statm: tuple[int, int] | None = None
+
+
 def rss_bytes(pid: int) -> int | None:
+    """Resident bytes of *pid*; this process's own are read through a kept descriptor (once per run)."""
+    global _own_statm
     try:
-        with open(f"/proc/{pid}/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        if pid != os.getpid():
+            with open(f"/proc/{pid}/statm") as handle:
+                return int(handle.read().split()[1]) * _PAGE_SIZE
+        if _own_statm is None or _own_statm[0] != pid:  # first use here, or a forked child's inherited one
+            _own_statm = (pid, os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC))
+        return int(os.pread(_own_statm[1], 128, 0).split()[1]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return None

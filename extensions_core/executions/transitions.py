@@ -17,7 +17,6 @@ module spells a status; they use `states`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,29 +29,34 @@ from extensions_core.executions.states import Status
 from extensions_core.models import TaskDefinition, TaskExecution
 
 _TABLE = TaskExecution._meta.db_table
-# The columns a claim returns: what running the task needs, so no second read.
-CLAIMED_COLUMNS = (
-    "definition_id",
-    "extension_name",
-    "task_name",
-    "parameters",
-    "event_id",
-    "parent_id",
-    "user_id",
-    "attempt",
-    "max_attempts",
-    "is_isolated",
-    "timeout_seconds",
-)
+_FIELDS = TaskExecution._meta.concrete_fields
+# A claim returns the whole row as it now stands, so the run is the row (no second read, no field left at its
+# model default) and is built the way a query builds one (positional, converted as the ORM converts).
 _CLAIM_SQL = (
     f"UPDATE {_TABLE} SET status = '{Status.RUNNING.value}', started_at = %s, heartbeat_at = %s, worker = %s, "
     "dispatch_error = '' "
     f"WHERE id = %s AND ((status = '{Status.PENDING.value}' AND NOT is_waiting_for_dependencies "
     "AND cancel_requested_at IS NULL) "
     f"OR (status = '{Status.RUNNING.value}' AND worker = %s AND started_at = %s)) "
-    f"RETURNING {', '.join(CLAIMED_COLUMNS)}"
+    f"RETURNING {', '.join(field.column for field in _FIELDS)}"
 )
-_FINISH_SQL: dict[tuple[str, ...], str] = {}
+# Per database vendor: for each column of the row, the ORM's converters of its value.
+_CONVERTERS: dict[str, list[tuple[int, list, Any]]] = {}
+# Per set of columns a finish writes: its SQL and the fields that prepare its values.
+_FINISH: dict[tuple[str, ...], tuple[str, list]] = {}
+
+
+def _row_converters() -> list[tuple[int, list, Any]]:
+    converters = _CONVERTERS.get(connection.vendor)
+    if converters is None:
+        converters = []
+        for index, field in enumerate(_FIELDS):
+            column = field.get_col(_TABLE)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:
+                converters.append((index, found, column))
+        _CONVERTERS[connection.vendor] = converters
+    return converters
 
 
 def queue(definition: TaskDefinition, *, dispatched: bool = True, **values: Any) -> TaskExecution:
@@ -96,15 +100,11 @@ def claim(*, execution_id: str, worker: str, now: datetime | None = None) -> Tas
         row = cursor.fetchone()
     if row is None:
         return None
-    values = dict(zip(CLAIMED_COLUMNS, row, strict=True))
-    parameters = values["parameters"]
-    values["parameters"] = json.loads(parameters) if isinstance(parameters, str | bytes) else parameters
-    values["is_isolated"] = bool(values["is_isolated"])
-    execution = TaskExecution(
-        **values, id=run_id, status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
-    )
-    execution._state.adding = False  # the row exists: a save() updates it
-    return execution
+    values = list(row)
+    for index, converters, column in _row_converters():
+        for convert in converters:
+            values[index] = convert(values[index], column, connection)
+    return TaskExecution.from_db(connection.alias, None, values)
 
 
 def heartbeat(*, execution_id: str, log: list | None = None) -> bool:
@@ -131,15 +131,16 @@ def finish(*, execution_id, values: dict[str, Any], only_if: Q | None = None) ->
     if only_if is not None:
         return bool(TaskExecution.objects.filter(only_if, pk=execution_id, status=Status.RUNNING).update(**values))
     columns = tuple(values)
-    sql = _FINISH_SQL.get(columns)
-    if sql is None:
+    prepared = _FINISH.get(columns)
+    if prepared is None:
         assignments = ", ".join(f"{column} = %s" for column in columns)
-        sql = _FINISH_SQL[columns] = (
-            f"UPDATE {_TABLE} SET {assignments} WHERE id = %s AND status = '{Status.RUNNING.value}'"
-        )
-    meta = TaskExecution._meta
-    parameters = [meta.get_field(column).get_db_prep_save(value, connection) for column, value in values.items()]
-    parameters.append(meta.pk.get_db_prep_value(execution_id, connection))
+        sql = f"UPDATE {_TABLE} SET {assignments} WHERE id = %s AND status = '{Status.RUNNING.value}'"
+        prepared = _FINISH[columns] = (sql, [TaskExecution._meta.get_field(column) for column in columns])
+    sql, fields = prepared
+    parameters = [
+        field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)
+    ]
+    parameters.append(TaskExecution._meta.pk.get_db_prep_value(execution_id, connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         return cursor.rowcount == 1

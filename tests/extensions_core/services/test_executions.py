@@ -229,6 +229,24 @@ def test_a_row_whose_first_send_failed_is_sent_again(lab):
     assert executions_reap().redispatched == 1
 
 
+def test_a_claimed_run_is_its_row_as_stored(lab):
+    task = definition("succeed")
+    task.interval_seconds = 60
+    task.save()
+    started = execution_start_scheduled(
+        extension_name="task-lab", task_name="succeed", message_id="6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+    )
+
+    claimed = execution_claim(execution_id=str(started.pk), worker="test:1")
+    stored = TaskExecution.objects.get(pk=started.pk)
+
+    # Every field as the database holds it (the task events report the trigger; it once read the model default).
+    assert claimed.trigger_type == "schedule"
+    for field in TaskExecution._meta.concrete_fields:
+        assert getattr(claimed, field.attname) == getattr(stored, field.attname), field.attname
+    assert claimed._state.adding is False
+
+
 def test_a_scheduled_message_delivered_twice_starts_one_execution(lab):
     task = definition("succeed")
     task.interval_seconds = 60
