@@ -172,10 +172,14 @@ if not REDIS_URL:
     }
 else:
     # Connect fast or fail fast: an enqueue during a Redis outage must not hang a request (the row stays
-    # pending and the reaper sends it later). Unacked messages of a dead worker come back after an hour;
-    # the reaper resends lost ones sooner, and a second delivery cannot run a task twice.
-    # The worst publish (a frozen host: one socket timeout, then a reconnect that times out) stays under 5 s.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3}
+    # pending and the reaper sends it later). The worst publish (a frozen host: one socket timeout, then a
+    # reconnect that times out) stays under 5 s.
+    # No ack emulation: the database row, not the broker, keeps a run. kombu's emulation writes every delivered
+    # message to an "unacked" hash and deletes it at the ack (two MULTI/EXEC round trips per message, about 1 ms
+    # of the worker's consumer per run, bench/tasks.py) only to send it again an hour after its worker died;
+    # the reaper already resends a pending run whose message is gone (30 s), and a second delivery cannot run
+    # a task twice. A worker that stops normally still puts the messages it held back in the queue.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3, "ack_emulation": False}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
