@@ -85,7 +85,6 @@ def task_parameters_check(definition: TaskDefinition, parameters: Any) -> dict[s
     return parameters
 
 
-@transaction.atomic
 def execution_start(
     *,
     definition: TaskDefinition,
@@ -103,16 +102,25 @@ def execution_start(
     """
     task_definition_check_runnable(definition)
     parameters = task_parameters_check(definition, parameters if parameters is not None else {})
-    execution = transitions.queue(
-        definition,
-        id=execution_id or uuid.uuid4(),
-        trigger_type=trigger_type,
-        triggered_by=triggered_by,
-        user=user,
-        event=event,
-        parameters=parameters,
-    )
-    _start_dependencies_or_dispatch(execution, definition)
+    values = {
+        "id": execution_id or uuid.uuid4(),
+        "trigger_type": trigger_type,
+        "triggered_by": triggered_by,
+        "user": user,
+        "event": event,
+        "parameters": parameters,
+    }
+    if definition.depends_on or execution_id is not None:
+        # Several rows; or a chosen id, which a second delivery may already hold (its caller catches the
+        # IntegrityError, so it must not break a transaction around it): a transaction of their own.
+        with transaction.atomic():
+            execution = transitions.queue(definition, **values)
+            _start_dependencies_or_dispatch(execution, definition)
+        return execution
+    # One row: its INSERT is atomic by itself, so no BEGIN and COMMIT of its own (two round trips of the three);
+    # within a caller's transaction it commits with it, and its message goes out then.
+    execution = transitions.queue(definition, **values)
+    _dispatch_on_commit(execution)
     return execution
 
 
