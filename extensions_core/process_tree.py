@@ -147,6 +147,25 @@ def tree_usage(pid: int) -> tuple[float, int] | None:
     return (cpu, rss) if seen else None
 
 
+class OwnProcFile:
+    """A file of this process's /proc folder kept open and read afresh with pread (after a fork, reopened).
+
+    Opening /proc/self/statm or /status for each run cost more than reading it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pid = 0
+        self.descriptor = -1
+
+    def read(self) -> bytes:
+        pid = os.getpid()
+        if self.pid != pid:  # first use, or a forked child holding its parent's descriptor
+            self.descriptor = os.open(f"/proc/{pid}/{self.name}", os.O_RDONLY | os.O_CLOEXEC)
+            self.pid = pid
+        return os.pread(self.descriptor, 16384, 0)
+
+
 def _private_bytes(pid: int) -> int:
     """Bytes of *pid*'s resident pages that no other process maps (0 if gone)."""
     total = 0

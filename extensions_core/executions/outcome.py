@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from extensions_core.executions.states import FailureReason, Status
+from extensions_core.process_tree import OwnProcFile
 from extensions_core.sdk import TaskTimeoutError
 
 # Seconds between the soft timeout and the kill, and between a cancel request and the kill.
@@ -99,19 +100,15 @@ def failure_from_exception(error: BaseException) -> tuple[str, str]:
 
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-# This process's /proc statm, kept open (a procfs file is read afresh at each pread): (pid, fd).
-_own_statm: tuple[int, int] | None = None
+_own_statm = OwnProcFile("statm")
 
 
 def rss_bytes(pid: int) -> int | None:
     """Resident bytes of *pid*; this process's own are read through a kept descriptor (once per run)."""
-    global _own_statm
     try:
-        if pid != os.getpid():
-            with open(f"/proc/{pid}/statm") as handle:
-                return int(handle.read().split()[1]) * _PAGE_SIZE
-        if _own_statm is None or _own_statm[0] != pid:  # first use here, or a forked child's inherited one
-            _own_statm = (pid, os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC))
-        return int(os.pread(_own_statm[1], 128, 0).split()[1]) * _PAGE_SIZE
+        if pid == os.getpid():
+            return int(_own_statm.read().split()[1]) * _PAGE_SIZE
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return None

@@ -195,7 +195,9 @@ class _Watch:
         self.cancel_deadline: float | None = None
         self.paused = False
         self.peak_rss = 0
-        self.baseline_cpu, self.baseline_rss = tree_usage(self.pid) or (0.0, 0)
+        # Without a memory or CPU limit there is nothing to hold the tree to (the child reports its own peak).
+        self.sampling = bool(limits.max_memory_bytes or limits.max_cpu_percent)
+        self.baseline_cpu, self.baseline_rss = (tree_usage(self.pid) or (0.0, 0)) if self.sampling else (0.0, 0)
         self.eof = False
         self.needs_fresh_sandbox = False
         self.outcome: Outcome | None = None
@@ -222,7 +224,8 @@ class _Watch:
                 self.sandbox.forget()
                 return self._outcome(status)
             now = time.monotonic()
-            self._sample(now - started)
+            if self.sampling:
+                self._sample(now - started)
             if hard_deadline and now >= hard_deadline and not self.killed_for:
                 self._kill(FailureReason.TIMEOUT, f"the task ran past its timeout of {timeout:g} s and was killed")
             if now >= next_cancel_poll and self.cancel_deadline is None and not self.killed_for:

@@ -23,7 +23,13 @@ from typing import Any
 
 from extensions_core.executions.outcome import failure_from_exception, json_result
 from extensions_core.executions.states import FailureReason, Status
-from extensions_core.process_tree import CAP_SYS_RESOURCE, become_subreaper, drop_capability, reap_children
+from extensions_core.process_tree import (
+    CAP_SYS_RESOURCE,
+    OwnProcFile,
+    become_subreaper,
+    drop_capability,
+    reap_children,
+)
 from extensions_core.sdk import TaskCancelledError, TaskTimeoutError
 
 # A reused sandbox whose hard address-space limit falls short of a run's by at most this much runs it anyway.
@@ -168,9 +174,12 @@ def _forget_inherited_connections() -> None:  # pragma: no cover
         pass
 
 
+_statm = OwnProcFile("statm")
+_status = OwnProcFile("status")
+
+
 def _address_space_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    return int(_statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _reset_peak_memory() -> None:
@@ -183,13 +192,11 @@ def _reset_peak_memory() -> None:
 
 def _peak_rss_bytes() -> int | None:
     try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+        status = _status.read()
+        start = status.index(b"VmHWM:") + 6
+        return int(status[start : status.index(b"kB", start)]) * 1024
     except (OSError, ValueError):
         return None
-    return None
 
 
 class _Channel:
