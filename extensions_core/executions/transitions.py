@@ -40,6 +40,10 @@ _CLAIM_SQL = (
     f"OR (status = '{Status.RUNNING.value}' AND worker = %s AND started_at = %s)) "
     f"RETURNING {', '.join(field.column for field in _FIELDS)}"
 )
+_INSERT_SQL = (
+    f"INSERT INTO {_TABLE} ({', '.join(field.column for field in _FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_FIELDS))})"
+)
 # Per database vendor: for each column of the row, the ORM's converters of its value.
 _CONVERTERS: dict[str, list[tuple[int, list, Any]]] = {}
 # Per set of columns a finish writes: its SQL and the fields that prepare its values.
@@ -68,7 +72,7 @@ def queue(definition: TaskDefinition, *, dispatched: bool = True, **values: Any)
     now = timezone.now()
     values.setdefault("attempt", 1)
     values.setdefault("max_attempts", definition.max_retries + 1)
-    return TaskExecution.objects.create(
+    execution = TaskExecution(
         definition=definition,
         extension_name=definition.extension.name,
         task_name=definition.name,
@@ -80,6 +84,14 @@ def queue(definition: TaskDefinition, *, dispatched: bool = True, **values: Any)
         dispatch_count=1 if dispatched else 0,
         **values,
     )
+    # Written as save() would write it (every column, each value prepared by its field), without the ORM's
+    # statement building: every start pays this, and the model has no save signals or auto fields to honour.
+    parameters = [field.get_db_prep_save(getattr(execution, field.attname), connection) for field in _FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, parameters)
+    execution._state.adding = False
+    execution._state.db = connection.alias
+    return execution
 
 
 def claim(*, execution_id: str, worker: str, now: datetime | None = None) -> TaskExecution | None:
