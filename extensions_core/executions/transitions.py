@@ -10,7 +10,7 @@
 
 A redelivered message, a cancel racing completion or two reapers at once all
 leave exactly one final state, because each change names the status it
-starts from. The hot path (claim, finish) is hand-written SQL built from the
+starts from. The hot path (queue, claim, finish) is hand-written SQL built from the
 status values: through the ORM it cost more than the round trip. No other
 module spells a status; they use `states`.
 """
