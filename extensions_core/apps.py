@@ -11,10 +11,16 @@ class ExtensionsCoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished
+
         from extensions_core import checks  # noqa: F401 - registers the system checks
+        from extensions_core.log_context import install_record_factory
+        from extensions_core.log_context import request_finished as log_request_finished
         from extensions_core.permissions import connect_access_signals
 
         connect_access_signals()
+        install_record_factory()
+        request_finished.connect(log_request_finished, dispatch_uid="karen-log-context-request-finished")
 
 
 class ControlRoomAdminConfig(admin_apps.AdminConfig):

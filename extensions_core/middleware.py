@@ -1,4 +1,4 @@
-"""Per-request middleware: refusing unusable request text, and keeping this process's registry in step."""
+"""Per-request middleware: the request's id, refusing unusable request text, keeping this process's registry in step."""
 
 from __future__ import annotations
 
@@ -9,10 +9,27 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from extensions_core.exceptions import ManifestProblem
+from extensions_core.log_context import request_id_bind
 from extensions_core.services import registry_sync
 from extensions_core.validation import text_problem
 
 logger = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Give each request an id (the client's X-Request-ID when usable, else a new one), on its log lines and
+    in the response's X-Request-ID header, so a client's report, the logs and the audit log can be joined."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Kept until the request finishes (log_context.request_finished), not only through the middleware:
+        # Django logs a 4xx or 5xx after the middleware chain has returned.
+        request.request_id = request_id_bind(request.headers.get("X-Request-ID"))
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
 
 
 class RegistrySyncMiddleware:

@@ -60,3 +60,14 @@ def env_paths(name: str, default: list[Path], base: Path) -> list[Path]:
     if raw is None:
         return default
     return [(base / item).resolve() for item in raw.split(os.pathsep) if item.strip()]
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """Return the variable *name*, which must be one of *choices* (case-insensitive), or *default* when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word not in choices:
+        raise EnvironmentError_(f"{name} must be one of {', '.join(choices)} (got {raw!r}).")
+    return word

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from karen.environment import env_bool, env_float, env_list, env_paths, env_str
+from karen.environment import env_bool, env_choice, env_float, env_list, env_paths, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KAREN_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "extensions_core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "extensions_core.middleware.RequestTextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -318,11 +319,17 @@ EXTENSIONS = {
     "ENTRY_POINTS": env_bool("KAREN_ENTRY_POINTS", True),
 }
 
+# plain: "time LEVEL logger: message"; json: one JSON object per line with the request id, extension and
+# execution id of what the line is about (extensions_core/log_context.py).
+LOG_FORMAT = env_choice("KAREN_LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "extensions_core.log_context.JsonLineFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

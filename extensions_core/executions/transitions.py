@@ -41,8 +41,7 @@ _CLAIM_SQL = (
     f"RETURNING {', '.join(field.column for field in _FIELDS)}"
 )
 _INSERT_SQL = (
-    f"INSERT INTO {_TABLE} ({', '.join(field.column for field in _FIELDS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_FIELDS))})"
+    f"INSERT INTO {_TABLE} ({', '.join(field.column for field in _FIELDS)}) VALUES ({', '.join(['%s'] * len(_FIELDS))})"
 )
 # Per database vendor: for each column of the row, the ORM's converters of its value.
 _CONVERTERS: dict[str, list[tuple[int, list, Any]]] = {}

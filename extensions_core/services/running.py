@@ -13,6 +13,7 @@ from extensions_core.database import connection_refresh, retrying
 from extensions_core.executions.in_process import run_in_process
 from extensions_core.executions.outcome import Outcome, RunLimits
 from extensions_core.executions.sandbox import current_sandbox_pid, run_isolated
+from extensions_core.log_context import log_context
 from extensions_core.models import TaskExecution
 from extensions_core.process_tree import kill_descendants, reap_children
 from extensions_core.registry import registry
@@ -61,6 +62,12 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
     )
     if not execution:
         return None
+    with log_context(extension=execution.extension_name, execution_id=str(execution.id)):
+        _run_claimed(execution, worker)
+    return execution
+
+
+def _run_claimed(execution: TaskExecution, worker: str) -> None:
     loaded = registry.get(execution.extension_name)
     if loaded is None:
         _finish(
@@ -71,7 +78,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
                 error=f'extension "{execution.extension_name}" is not loaded in worker {worker}',
             ),
         )
-        return execution
+        return
     function_name = execution.function_name
     try:
         if function_name is None:
@@ -79,7 +86,7 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
         function = loaded.instance.get_task_function(function_name)
     except (LookupError, ImportError) as error:
         _finish(execution, Outcome(status=Status.FAILED, failure_reason=Reason.EXTENSION_UNAVAILABLE, error=str(error)))
-        return execution
+        return
     limits = _limits(execution, loaded.manifest.resources)
     control = _Control(str(execution.id))
     if execution.is_isolated:
@@ -96,7 +103,6 @@ def execution_run(*, execution_id: str) -> TaskExecution | None:
         )
     _end_strays()
     _finish(execution, outcome)
-    return execution
 
 
 def _end_strays() -> None:
@@ -158,7 +164,12 @@ def execute_in_sandbox(request: dict[str, Any], is_cancelled):
         raise LookupError(f'extension "{request["extension_name"]}" is not loaded in the sandbox')
     function = loaded.instance.get_task_function(request["function"])
     context = _context_factory(request)(is_cancelled)
-    return lambda: function(context, **request["parameters"])
+
+    def run() -> Any:
+        with log_context(extension=request["extension_name"], execution_id=request["execution_id"]):
+            return function(context, **request["parameters"])
+
+    return run
 
 
 def _context_factory(request: dict[str, Any]):
